@@ -1,0 +1,16 @@
+//! webhook-receiver: config -> telemetry -> run -> graceful shutdown.
+
+use anyhow::Context;
+use flexcord_bus::config::FromEnv;
+use flexcord_bus::service::run_process;
+use flexcord_bus::CommonConfig;
+use webhook_receiver::{Config, DEFAULT_ADMIN_PORT, SERVICE};
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::from_env().context("invalid configuration")?;
+    let common = CommonConfig::from_env(DEFAULT_ADMIN_PORT).context("invalid configuration")?;
+    run_process(SERVICE, |shutdown| {
+        webhook_receiver::run(config, common, None, shutdown)
+    })?
+    .context("webhook-receiver failed")
+}
