@@ -202,7 +202,8 @@ fn tracer_provider(cfg: &TelemetryConfig) -> Result<SdkTracerProvider, Telemetry
     Ok(builder.build())
 }
 
-/// Writes each finished span as one JSON line: service, name, trace and span ids, parent id.
+/// Writes each finished span as one JSON line: service, name, trace and span ids, parent id and the
+/// span's attributes (as strings).
 #[derive(Debug)]
 struct FileExporter {
     service: String,
@@ -213,12 +214,18 @@ impl SpanExporter for FileExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let mut out = String::new();
         for span in batch {
+            let attributes: serde_json::Map<String, serde_json::Value> = span
+                .attributes
+                .iter()
+                .map(|kv| (kv.key.to_string(), kv.value.to_string().into()))
+                .collect();
             let line = serde_json::json!({
                 "service": self.service,
                 "name": span.name,
                 "trace_id": span.span_context.trace_id().to_string(),
                 "span_id": span.span_context.span_id().to_string(),
                 "parent_span_id": span.parent_span_id.to_string(),
+                "attributes": attributes,
             });
             out.push_str(&line.to_string());
             out.push('\n');

@@ -346,14 +346,9 @@ pub async fn declare_bucket(
         duplicate_window,
         ..Default::default()
     };
-    retrying(|| async {
-        js.create_or_update_stream(config.clone())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| BusError::Declare(format!("KV bucket {}: {e}", bucket.name)))
+    retrying(|| ensure_stream(js, &config))
+        .await
+        .map_err(|e| BusError::Declare(format!("KV bucket {}: {e}", bucket.name)))
 }
 
 /// Creates the stream, or updates it when its configuration changed.
@@ -363,14 +358,64 @@ pub async fn declare_stream(
     settings: &TopologySettings,
 ) -> Result<(), BusError> {
     let config = spec.config(settings);
-    retrying(|| async {
-        js.create_or_update_stream(config.clone())
+    retrying(|| ensure_stream(js, &config))
+        .await
+        .map_err(|e| BusError::Declare(format!("stream {}: {e}", spec.name)))
+}
+
+/// One declaration attempt: reads the stream; creates it when missing; updates it only when a setting
+/// we own differs.
+///
+/// `Context::create_or_update_stream` sends an update first, on every start of every service. Against
+/// nats-server 2.9 an update that races the creation of the same stream by another process can crash
+/// the server (nil dereference in `updateWithAdvisory`), so no update is sent unless one is needed.
+async fn ensure_stream(js: &jetstream::Context, wanted: &stream::Config) -> Result<(), String> {
+    let existing = match js.get_stream(&wanted.name).await {
+        Ok(mut s) => Some(s.info().await.map_err(|e| e.to_string())?.config.clone()),
+        Err(e) => match e.kind() {
+            jetstream::context::GetStreamErrorKind::JetStream(err)
+                if err.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+            {
+                None
+            }
+            _ => return Err(e.to_string()),
+        },
+    };
+    let existing = match existing {
+        Some(c) => c,
+        None => match js.create_stream(wanted.clone()).await {
+            Ok(_) => return Ok(()),
+            // Created by another process meanwhile: compare with what it created.
+            Err(create_err) => match js.get_stream(&wanted.name).await {
+                Ok(mut s) => s.info().await.map_err(|e| e.to_string())?.config.clone(),
+                Err(_) => return Err(create_err.to_string()),
+            },
+        },
+    };
+    if differs(&existing, wanted) {
+        js.update_stream(wanted.clone())
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| BusError::Declare(format!("stream {}: {e}", spec.name)))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Whether any setting the topology declares differs from the server's copy (the server fills in
+/// defaults for the rest, so whole configs never compare equal).
+fn differs(existing: &stream::Config, wanted: &stream::Config) -> bool {
+    existing.subjects != wanted.subjects
+        || existing.description != wanted.description
+        || existing.retention != wanted.retention
+        || existing.num_replicas != wanted.num_replicas
+        || existing.max_age != wanted.max_age
+        || existing.duplicate_window != wanted.duplicate_window
+        || existing.discard != wanted.discard
+        || existing.max_message_size != wanted.max_message_size
+        || existing.max_messages_per_subject != wanted.max_messages_per_subject
+        || existing.allow_rollup != wanted.allow_rollup
+        || existing.deny_delete != wanted.deny_delete
+        || existing.deny_purge != wanted.deny_purge
+        || existing.allow_direct != wanted.allow_direct
 }
 
 /// A stream declared only by tests and benchmarks (same settings as the product streams).

@@ -144,9 +144,15 @@ impl NatsServer {
         log_tail(&self.log_path())
     }
 
-    /// The whole log of the server (all runs).
+    /// The whole log of the server (all runs), followed by anything it wrote to stderr (a crash).
     pub fn log_text(&self) -> String {
-        read_from(&self.log_path(), 0)
+        let mut text = read_from(&self.log_path(), 0);
+        let stderr = read_from(&self.dir.path().join("nats.stderr"), 0);
+        if !stderr.trim().is_empty() {
+            text.push_str("\n--- stderr ---\n");
+            text.push_str(&stderr);
+        }
+        text
     }
 
     fn log_path(&self) -> PathBuf {
@@ -182,6 +188,11 @@ impl NatsServer {
         );
         let config_path = self.dir.path().join("nats.conf");
         std::fs::write(&config_path, config)?;
+        // A crash (a Go panic) goes to stderr, not to the log: keep it next to the log.
+        let stderr = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("nats.stderr"))?;
         let child = Command::new(bin)
             .arg("-c")
             .arg(&config_path)
@@ -189,7 +200,7 @@ impl NatsServer {
             .arg(&log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(stderr))
             .spawn()?;
         self.child = Some(child);
         let timeout = Duration::from_secs(15);

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::EmulatorConfig;
 pub use counters::CounterSnapshot;
 pub use faults::{FaultAction, FaultError, FaultSpec, FaultTrigger};
-pub use store::{ApiError, TaskView};
+pub use store::{ApiError, MessageArrival, TaskView};
 pub use webhooks::{DeliveryRecord, WebhookMode};
 
 use crate::store::Store;
@@ -397,6 +397,13 @@ impl TwilioEmulator {
             shutdown,
             task: Some(task),
         })
+    }
+
+    /// Every message stored from now on (by the API or an agent), as it is stored.
+    pub fn watch_messages(&self) -> tokio::sync::mpsc::UnboundedReceiver<MessageArrival> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.shared.with_store(|s| s.arrival_watchers.push(tx));
+        rx
     }
 
     /// Base URL for every product (`http://127.0.0.1:PORT`).

@@ -226,6 +226,21 @@ pub struct Store {
     pub(crate) interactions: HashMap<String, Interaction>,
     pub(crate) interaction_order: Vec<String>,
     pub(crate) media: HashMap<String, MediaItem>,
+    /// Subscribers to [`MessageArrival`]s (benchmarks measure latency with them).
+    pub(crate) arrival_watchers: Vec<tokio::sync::mpsc::UnboundedSender<MessageArrival>>,
+}
+
+/// A message added to a conversation, with the instant the emulator stored it.
+#[derive(Debug, Clone)]
+pub struct MessageArrival {
+    /// The conversation's sid.
+    pub conversation_sid: String,
+    /// The author (`system` when the API call named none).
+    pub author: String,
+    /// The body, if any.
+    pub body: Option<String>,
+    /// When it was stored.
+    pub at: std::time::Instant,
 }
 
 /// One page request (`PageSize`, `Page`, `PageToken`).
@@ -350,6 +365,7 @@ impl Store {
             interactions: HashMap::new(),
             interaction_order: Vec::new(),
             media: HashMap::new(),
+            arrival_watchers: Vec::new(),
         }
     }
 
@@ -1054,6 +1070,16 @@ impl Store {
             );
         }
         let conv_sid = c.sid.clone();
+        if !self.arrival_watchers.is_empty() {
+            let arrival = MessageArrival {
+                conversation_sid: conv_sid.clone(),
+                author: msg.author.clone(),
+                body: msg.body.clone(),
+                at: std::time::Instant::now(),
+            };
+            self.arrival_watchers
+                .retain(|w| w.send(arrival.clone()).is_ok());
+        }
         for m in &msg.media {
             if let Some(item) = self.media.get_mut(&m.sid) {
                 item.channel_sid = Some(conv_sid.clone());
