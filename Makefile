@@ -26,6 +26,8 @@ test: test-deps ## Build and run every test (unit, integration, end to end) plus
 	$(CARGO) fmt --all -- --check
 	deploy/validate.sh
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	@# The end-to-end suite runs the services' binaries as processes: build them first.
+	$(CARGO) build --workspace --bins --locked
 	@if command -v cargo-nextest >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --locked --no-fail-fast --test-threads $(TEST_THREADS); \
 	else \
@@ -41,8 +43,14 @@ fmt: ## Format the code.
 	$(CARGO) fmt --all
 
 bench: test-deps ## Run every benchmark; prints `BENCH <name> <value> <unit>` lines.
-	@set -o pipefail; for b in "flexcord-bus bus" "flexcord-kb kb" "case-service cases"; do \
-	  set -- $$b; $(CARGO) bench -q -p $$1 --bench $$2 2>/dev/null | grep -E '^BENCH ' || exit 1; \
+	@# The end-to-end benchmark runs the release binaries as processes.
+	$(CARGO) build --workspace --release --bins --locked
+	@mkdir -p target && : > target/bench-stderr.log
+	@set -o pipefail; for b in "flexcord-bus bus" "flexcord-kb kb" "case-service cases" \
+	  "discord-ingress ingress" "bot-router router" "twilio-egress egress" \
+	  "webhook-receiver webhook" "flexcord-e2e e2e"; do \
+	  set -- $$b; $(CARGO) bench -q --locked -p $$1 --bench $$2 2>>target/bench-stderr.log | grep -E '^BENCH ' \
+	    || { echo "benchmark $$2 failed; see target/bench-stderr.log" >&2; tail -n 30 target/bench-stderr.log >&2; exit 1; }; \
 	done
 
 build: ## Build every binary in release mode.

@@ -4,12 +4,12 @@
 use chrono::Utc;
 use flexcord_bus::{Bus, Delivery, Handler, HandlerError};
 use flexcord_kb::{intent, lang, KnowledgeBase, Lang};
-use flexcord_proto::v1::{CaseEvent, DiscordInbound, TwilioInbound};
+use flexcord_proto::v1::{CaseEvent, ConversationMode, DiscordInbound, TwilioInbound};
 use tracing::{debug, info, warn};
 
 use crate::cases;
 use crate::conversations::Conversations;
-use crate::decide::lang_of;
+use crate::decide::{lang_of, mode_of};
 use crate::effects::Effect;
 use crate::input::{self, CaseRoute, DiscordRoute, Input, InputKind, KbLookup, Suggestion};
 use crate::metrics::RouterMetrics;
@@ -98,7 +98,18 @@ impl Router {
             Some(s) => guessed.or_else(|| Lang::from_code(&s.language)),
             None => guessed,
         };
-        let hits = if text.trim().is_empty() {
+        if let Some(s) = &state {
+            *flex_closed = self.conversations.flex_side_closed(s).await;
+        }
+        // A message to a live agent is forwarded as it is: no article search (the hot path of a
+        // hand-off), unless the Flex side turned out closed and the bot answers again.
+        let with_agent = state.as_ref().is_some_and(|s| {
+            matches!(
+                mode_of(s),
+                ConversationMode::WaitingForAgent | ConversationMode::AgentJoined
+            )
+        }) && !*flex_closed;
+        let hits = if text.trim().is_empty() || with_agent {
             Vec::new()
         } else {
             self.kb.search(text, hint, 3)
@@ -115,9 +126,6 @@ impl Router {
             wants_human: intent::wants_human(text),
             guessed,
         };
-        if let Some(s) = &state {
-            *flex_closed = self.conversations.flex_side_closed(s).await;
-        }
         Ok(())
     }
 
