@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bot_router::config::RouterSettings;
 use bot_router::conversations::Conversations;
@@ -204,7 +205,10 @@ async fn two_router_replicas_sharing_the_consumers_keep_every_message() {
         .kv::<v1::ConversationState>(flexcord_bus::topology::KV_CONVERSATIONS)
         .await
         .unwrap();
-    let state = flexcord_harness::eventually(WAIT, || async {
+    // A router that starts while its sibling holds unacked messages of the same consumer holds its
+    // own deliveries back until those are acked or redelivered (the bus's orphan gate: at most the
+    // ack wait, 30 s, plus 2 s), so allow for that on top of the usual wait.
+    let state = flexcord_harness::eventually(WAIT + Duration::from_secs(35), || async {
         kv.get(conv)
             .await
             .unwrap()

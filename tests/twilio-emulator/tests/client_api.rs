@@ -496,3 +496,44 @@ async fn credentials_are_checked() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn message_arrivals_are_reported_in_order_with_their_instant() {
+    let (emu, c) = setup().await;
+    let conv = c
+        .create_conversation(&CreateConversation::default())
+        .await
+        .unwrap();
+    let before = std::time::Instant::now();
+    let mut feed = emu.watch_messages();
+    for body in ["one", "two"] {
+        c.create_message(
+            &conv.sid,
+            &CreateMessage {
+                author: Some("discord_7".into()),
+                body: Some(body.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let first = feed.recv().await.unwrap();
+    let second = feed.recv().await.unwrap();
+    assert_eq!(first.conversation_sid, conv.sid);
+    assert_eq!(first.author, "discord_7");
+    assert_eq!(first.body.as_deref(), Some("one"));
+    assert_eq!(second.body.as_deref(), Some("two"));
+    assert!(before <= first.at && first.at <= second.at);
+    // A dropped receiver is forgotten; later messages still succeed.
+    drop(feed);
+    c.create_message(
+        &conv.sid,
+        &CreateMessage {
+            body: Some("three".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+}
