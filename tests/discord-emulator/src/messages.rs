@@ -200,8 +200,31 @@ pub(crate) fn dispatch_message(
     st.gateway.dispatch(event, &d, scope);
 }
 
-/// Creates a message, echoes it on the gateway (unless ephemeral) and logs bot activity.
+/// How far back Discord looks for an enforced nonce ("the past few minutes").
+const NONCE_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// The author's message in the channel carrying `nonce`, created within [`NONCE_WINDOW_MS`].
+fn same_nonce(st: &State, channel_id: u64, author_id: u64, nonce: &Value) -> Option<u64> {
+    let now = crate::snowflake::now_unix_ms();
+    st.channels
+        .get(&channel_id)?
+        .messages
+        .values()
+        .rev()
+        .take_while(|m| now.saturating_sub(crate::snowflake::unix_ms_of(m.id)) <= NONCE_WINDOW_MS)
+        .find(|m| m.author_id == author_id && m.nonce.as_ref() == Some(nonce))
+        .map(|m| m.id)
+}
+
+/// Creates a message, echoes it on the gateway (unless ephemeral) and logs bot activity. With
+/// `enforce_nonce`, a repeat of a recent nonce by the same author creates nothing and returns the
+/// first message, as Discord does.
 pub(crate) fn create(st: &mut State, ctx: Ctx<'_>, c: Create) -> Result<u64, ApiError> {
+    if let (true, Some(nonce)) = (c.draft.enforce_nonce, c.draft.nonce.as_ref()) {
+        if let Some(id) = same_nonce(st, c.channel_id, c.author_id, nonce) {
+            return Ok(id);
+        }
+    }
     let referenced_id = check_reference(st, c.channel_id, &c.draft)?;
     let id = st.ids.next_id();
     let attachments = store_uploads(

@@ -49,6 +49,11 @@ fn now_discord_ms() -> u64 {
     unix_ms.saturating_sub(DISCORD_EPOCH_MS)
 }
 
+/// The current time in Unix milliseconds.
+pub fn now_unix_ms() -> u64 {
+    now_discord_ms() + DISCORD_EPOCH_MS
+}
+
 /// Unix milliseconds encoded in a snowflake.
 pub fn unix_ms_of(id: u64) -> u64 {
     (id >> 22) + DISCORD_EPOCH_MS

@@ -42,6 +42,8 @@ pub(crate) struct Draft {
     pub has_stickers: bool,
     pub poll: Option<Value>,
     pub nonce: Option<Value>,
+    /// `enforce_nonce`: a repeat of the author's nonce within a few minutes returns the first message.
+    pub enforce_nonce: bool,
     pub files: Vec<Upload>,
 }
 
@@ -132,6 +134,10 @@ pub(crate) fn parse_draft(
     };
     d.tts = obj.get("tts").and_then(Value::as_bool).unwrap_or(false);
     d.nonce = obj.get("nonce").filter(|v| !v.is_null()).cloned();
+    d.enforce_nonce = obj
+        .get("enforce_nonce")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     d.poll = obj.get("poll").filter(|v| !v.is_null()).cloned();
     d.has_stickers = obj
         .get("sticker_ids")

@@ -1170,3 +1170,39 @@ async fn announcement_channel_is_read_only_for_members_but_the_bot_posts() {
         .unwrap();
     assert_eq!(api.control.bot_messages(ch).len(), 1);
 }
+
+#[tokio::test]
+async fn an_enforced_nonce_repeated_returns_the_first_message() {
+    let mut c = cfg();
+    c.rate_limits.enabled = false;
+    let api = start(c).await;
+    let general = api.channel("general");
+    let path = format!("/channels/{general}/messages");
+    let body = json!({"content": "once", "nonce": "n-1", "enforce_nonce": true});
+    let first = api.post(&path, body.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let again = api.post(&path, body).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["id"], first.body["id"], "the first message back");
+    // Without enforce_nonce, or with another nonce, a new message is created.
+    let loose = api
+        .post(&path, json!({"content": "twice", "nonce": "n-1"}))
+        .await;
+    assert_ne!(loose.body["id"], first.body["id"]);
+    let other = api
+        .post(
+            &path,
+            json!({"content": "other", "nonce": "n-2", "enforce_nonce": true}),
+        )
+        .await;
+    assert_ne!(other.body["id"], first.body["id"]);
+    let listed = api.get(&format!("{path}?limit=10")).await;
+    let contents: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(contents, vec!["other", "twice", "once"]);
+}
