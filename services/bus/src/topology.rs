@@ -370,26 +370,14 @@ pub async fn declare_stream(
 /// nats-server 2.9 an update that races the creation of the same stream by another process can crash
 /// the server (nil dereference in `updateWithAdvisory`), so no update is sent unless one is needed.
 async fn ensure_stream(js: &jetstream::Context, wanted: &stream::Config) -> Result<(), String> {
-    let existing = match js.get_stream(&wanted.name).await {
-        Ok(mut s) => Some(s.info().await.map_err(|e| e.to_string())?.config.clone()),
-        Err(e) => match e.kind() {
-            jetstream::context::GetStreamErrorKind::JetStream(err)
-                if err.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
-            {
-                None
-            }
-            _ => return Err(e.to_string()),
-        },
-    };
-    let existing = match existing {
+    let existing = match stream_config(js, &wanted.name).await? {
         Some(c) => c,
         None => match js.create_stream(wanted.clone()).await {
             Ok(_) => return Ok(()),
             // Created by another process meanwhile: compare with what it created.
-            Err(create_err) => match js.get_stream(&wanted.name).await {
-                Ok(mut s) => s.info().await.map_err(|e| e.to_string())?.config.clone(),
-                Err(_) => return Err(create_err.to_string()),
-            },
+            Err(create_err) => stream_config(js, &wanted.name)
+                .await?
+                .ok_or_else(|| create_err.to_string())?,
         },
     };
     if differs(&existing, wanted) {
@@ -398,6 +386,26 @@ async fn ensure_stream(js: &jetstream::Context, wanted: &stream::Config) -> Resu
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The server's configuration of stream `name`, or `None` when there is no such stream.
+async fn stream_config(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<Option<stream::Config>, String> {
+    match js.get_stream(name).await {
+        Ok(mut s) => Ok(Some(
+            s.info().await.map_err(|e| e.to_string())?.config.clone(),
+        )),
+        Err(e) => match e.kind() {
+            jetstream::context::GetStreamErrorKind::JetStream(err)
+                if err.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+            {
+                Ok(None)
+            }
+            _ => Err(e.to_string()),
+        },
+    }
 }
 
 /// Whether any setting the topology declares differs from the server's copy (the server fills in

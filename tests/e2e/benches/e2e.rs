@@ -158,11 +158,8 @@ async fn bench() -> Result<()> {
         .iter()
         .filter_map(|s| sys.stack.pid(*s).map(|p| (s.binary().to_owned(), p)))
         .collect();
-    if let Some(p) = sys.nats.urls().first().and(match &sys.nats {
-        flexcord_e2e::system::Nats::Single(s) => s.pid(),
-        flexcord_e2e::system::Nats::Cluster(_) => None,
-    }) {
-        pids.push(("nats-server".to_owned(), p));
+    if let flexcord_e2e::system::Nats::Single(server) = &sys.nats {
+        pids.extend(server.pid().map(|p| ("nats-server".to_owned(), p)));
     }
     pids.push(("bench+emulators".to_owned(), std::process::id()));
     let cpu_before: Vec<f64> = pids.iter().map(|(_, p)| cpu_s(*p)).collect();
