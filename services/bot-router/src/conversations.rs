@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use flexcord_bus::topology::{CASE_CMD, DISCORD_OUT, FLEX_OUT};
-use flexcord_bus::{Bus, BusError, Change, Kv};
+use flexcord_bus::{Bus, BusError, Change, Kv, Versioned};
 use flexcord_proto::v1::{
     pending_effect, ConversationMode, ConversationState, FlexLink, IndexEntry, PendingEffect,
     RouterTimer,
@@ -115,6 +115,14 @@ impl Conversations {
         Ok(self.states.get(conversation_id).await?.map(|v| v.value))
     }
 
+    /// Reads a conversation's state with its revision (for [`apply_from`](Self::apply_from)).
+    pub async fn entry(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<Versioned<ConversationState>>, BusError> {
+        self.states.get(conversation_id).await
+    }
+
     /// The timers bucket (for the ticker).
     pub fn timers(&self) -> &Kv<RouterTimer> {
         &self.timers
@@ -190,12 +198,24 @@ impl Conversations {
 
     /// Applies `input` to the conversation and carries out its outbox.
     pub async fn apply(&self, conversation_id: &str, input: &Input) -> Result<Applied, ApplyError> {
+        let current = self.entry(conversation_id).await?;
+        self.apply_from(conversation_id, input, current).await
+    }
+
+    /// Like [`apply`](Self::apply), starting from `current`, the state as the caller last read it
+    /// (a stale one costs a compare-and-set conflict and a re-read, never a lost update).
+    pub async fn apply_from(
+        &self,
+        conversation_id: &str,
+        input: &Input,
+        current: Option<Versioned<ConversationState>>,
+    ) -> Result<Applied, ApplyError> {
         let now = Utc::now();
         let runs = AtomicU32::new(0);
         let settings = &self.settings;
-        let (outbox, written) = self
+        let ((outbox, written), after) = self
             .states
-            .update(conversation_id, |cur| {
+            .update_from(conversation_id, current, |cur| {
                 runs.fetch_add(1, Ordering::Relaxed);
                 match decide_into_outbox(cur, conversation_id, input, now, settings) {
                     Some(next) => {
@@ -215,7 +235,7 @@ impl Conversations {
                 .check(Point::AfterStateWrite, &input.event_id);
         }
         let carried_out = self
-            .carry_out(conversation_id, outbox, Some(&input.event_id))
+            .carry_out(conversation_id, outbox, after, Some(&input.event_id))
             .await?;
         self.failpoints.check(Point::AfterClear, &input.event_id);
         Ok(Applied {
@@ -227,18 +247,20 @@ impl Conversations {
 
     /// Carries out the conversation's pending effects (if any) without a new input.
     pub async fn flush(&self, conversation_id: &str) -> Result<usize, ApplyError> {
-        let outbox = self
-            .get(conversation_id)
-            .await?
-            .map(|s| s.outbox)
+        let current = self.entry(conversation_id).await?;
+        let outbox = current
+            .as_ref()
+            .map(|s| s.value.outbox.clone())
             .unwrap_or_default();
-        self.carry_out(conversation_id, outbox, None).await
+        self.carry_out(conversation_id, outbox, current, None).await
     }
 
+    /// Carries out `outbox`, then removes it from the state (`current`: the state as last read).
     async fn carry_out(
         &self,
         conversation_id: &str,
         outbox: Vec<PendingEffect>,
+        current: Option<Versioned<ConversationState>>,
         input_event_id: Option<&str>,
     ) -> Result<usize, ApplyError> {
         if outbox.is_empty() {
@@ -259,7 +281,7 @@ impl Conversations {
         }
         let done = outbox;
         self.states
-            .update(conversation_id, |cur| match cur {
+            .update_from(conversation_id, current, |cur| match cur {
                 Some(s) if s.outbox.iter().any(|p| done.contains(p)) => {
                     let mut s = s.clone();
                     s.outbox.retain(|p| !done.contains(p));

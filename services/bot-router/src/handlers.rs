@@ -2,9 +2,11 @@
 //! (or the stateless case flows).
 
 use chrono::Utc;
-use flexcord_bus::{Bus, Delivery, Handler, HandlerError};
+use flexcord_bus::{Bus, Delivery, Handler, HandlerError, Versioned};
 use flexcord_kb::{intent, lang, KnowledgeBase, Lang};
-use flexcord_proto::v1::{CaseEvent, ConversationMode, DiscordInbound, TwilioInbound};
+use flexcord_proto::v1::{
+    CaseEvent, ConversationMode, ConversationState, DiscordInbound, TwilioInbound,
+};
 use tracing::{debug, info, warn};
 
 use crate::cases;
@@ -74,8 +76,18 @@ impl Router {
         Ok(())
     }
 
-    /// Fills in what a direct message (or a Studio bot callback) needs from outside the state machine.
-    async fn enrich(&self, conversation_id: &str, input: &mut Input) -> Result<(), HandlerError> {
+    /// Reads the conversation's state and fills in what a direct message (or a Studio bot callback)
+    /// needs from outside the state machine. Returns the state read, for [`Self::apply`].
+    async fn enrich(
+        &self,
+        conversation_id: &str,
+        input: &mut Input,
+    ) -> Result<Option<Versioned<ConversationState>>, HandlerError> {
+        let entry = self
+            .conversations
+            .entry(conversation_id)
+            .await
+            .map_err(retry)?;
         let mut no_flex_flag = false;
         let (text, kb, flex_closed) = match &mut input.kind {
             InputKind::Message {
@@ -85,25 +97,21 @@ impl Router {
                 ..
             } => (text, kb, flex_closed),
             InputKind::StudioBotRequest { body, kb, .. } => (body, kb, &mut no_flex_flag),
-            _ => return Ok(()),
+            _ => return Ok(entry),
         };
-        let state = self
-            .conversations
-            .get(conversation_id)
-            .await
-            .map_err(retry)?;
+        let state = entry.as_ref().map(|e| &e.value);
         let guessed = lang::guess(text);
         let hint = match &state {
             Some(s) if s.language_from_locale => Some(lang_of(s)),
             Some(s) => guessed.or_else(|| Lang::from_code(&s.language)),
             None => guessed,
         };
-        if let Some(s) = &state {
+        if let Some(s) = state {
             *flex_closed = self.conversations.flex_side_closed(s).await;
         }
         // A message to a live agent is forwarded as it is: no article search (the hot path of a
         // hand-off), unless the Flex side turned out closed and the bot answers again.
-        let with_agent = state.as_ref().is_some_and(|s| {
+        let with_agent = state.is_some_and(|s| {
             matches!(
                 mode_of(s),
                 ConversationMode::WaitingForAgent | ConversationMode::AgentJoined
@@ -126,13 +134,19 @@ impl Router {
             wants_human: intent::wants_human(text),
             guessed,
         };
-        Ok(())
+        Ok(entry)
     }
 
-    async fn apply(&self, conversation_id: &str, input: &Input) -> Result<(), HandlerError> {
+    /// Applies `input`, starting from `current` (the state as last read).
+    async fn apply(
+        &self,
+        conversation_id: &str,
+        input: &Input,
+        current: Option<Versioned<ConversationState>>,
+    ) -> Result<(), HandlerError> {
         let applied = self
             .conversations
-            .apply(conversation_id, input)
+            .apply_from(conversation_id, input, current)
             .await
             .map_err(retry)?;
         if let InputKind::Message { kb, .. } = &input.kind {
@@ -166,8 +180,8 @@ impl Router {
                     .await
             }
             Ok(DiscordRoute::Conversation(conv, mut input)) => {
-                self.enrich(&conv, &mut input).await?;
-                self.apply(&conv, &input).await
+                let current = self.enrich(&conv, &mut input).await?;
+                self.apply(&conv, &input, current).await
             }
         }
     }
@@ -208,8 +222,8 @@ impl Router {
             }
         };
         let mut input = input;
-        self.enrich(&conv, &mut input).await?;
-        self.apply(&conv, &input).await
+        let current = self.enrich(&conv, &mut input).await?;
+        self.apply(&conv, &input, current).await
     }
 
     /// Handles one `case.evt` event.
@@ -220,7 +234,10 @@ impl Router {
                 debug!(%event_id, reason, "Case event ignored.");
                 Ok(())
             }
-            CaseRoute::Conversation(conv, input) => self.apply(&conv, &input).await,
+            CaseRoute::Conversation(conv, input) => {
+                let current = self.conversations.entry(&conv).await.map_err(retry)?;
+                self.apply(&conv, &input, current).await
+            }
             CaseRoute::ReportOpened(case) => {
                 info!(case_number = %case.number, "Report case opened; posting it.");
                 self.publish_all(&cases::report_opened(&case)).await

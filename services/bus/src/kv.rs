@@ -119,51 +119,69 @@ impl<T: prost::Message + Default> Kv<T> {
     /// Reads the entry, lets `f` decide, and writes with compare-and-set on the revision read.
     /// On a conflict (someone else wrote in between) it re-reads and calls `f` again, so `f` must be a
     /// pure function of the current value.
-    pub async fn update<R, F>(&self, key: &str, mut f: F) -> Result<R, BusError>
+    pub async fn update<R, F>(&self, key: &str, f: F) -> Result<R, BusError>
+    where
+        F: FnMut(Option<&T>) -> Change<T, R>,
+    {
+        let current = self.get(key).await?;
+        Ok(self.update_from(key, current, f).await?.0)
+    }
+
+    /// Like [`update`](Self::update), starting from `current`, the entry as the caller last read it
+    /// (`None`: absent), which saves a read when it is still current; a stale `current` costs one
+    /// conflict and a re-read. Also returns the entry as it is after the update (`None` when absent).
+    pub async fn update_from<R, F>(
+        &self,
+        key: &str,
+        mut current: Option<Versioned<T>>,
+        mut f: F,
+    ) -> Result<(R, Option<Versioned<T>>), BusError>
     where
         F: FnMut(Option<&T>) -> Change<T, R>,
     {
         for attempt in 0..MAX_CAS_ATTEMPTS {
-            let current = self.get(key).await?;
-            let (value, revision) = match &current {
-                Some(v) => (Some(&v.value), Some(v.revision)),
-                None => (None, None),
-            };
-            let written = match f(value) {
-                Change::Keep(r) => return Ok(r),
+            if attempt > 0 {
+                current = self.get(key).await?;
+            }
+            let revision = current.as_ref().map(|v| v.revision);
+            let written = match f(current.as_ref().map(|v| &v.value)) {
+                Change::Keep(r) => return Ok((r, current)),
                 Change::Put(new, r) => {
                     let bytes = Bytes::from(new.encode_to_vec());
                     let res = match revision {
-                        Some(rev) => self.store.update(key, bytes, rev).await.map(|_| ()),
-                        None => self
-                            .store
-                            .create(key, bytes)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| {
-                                if matches!(e.kind(), kv::CreateErrorKind::AlreadyExists) {
-                                    kv::UpdateError::new(kv::UpdateErrorKind::WrongLastRevision)
-                                } else {
-                                    kv::UpdateError::with_source(kv::UpdateErrorKind::Other, e)
-                                }
-                            }),
+                        Some(rev) => self.store.update(key, bytes, rev).await,
+                        None => self.store.create(key, bytes).await.map_err(|e| {
+                            if matches!(e.kind(), kv::CreateErrorKind::AlreadyExists) {
+                                kv::UpdateError::new(kv::UpdateErrorKind::WrongLastRevision)
+                            } else {
+                                kv::UpdateError::with_source(kv::UpdateErrorKind::Other, e)
+                            }
+                        }),
                     };
-                    res.map(|_| r)
+                    res.map(|revision| {
+                        (
+                            r,
+                            Some(Versioned {
+                                value: new,
+                                revision,
+                            }),
+                        )
+                    })
                 }
                 Change::Delete(r) => match revision {
                     Some(rev) => self
                         .store
                         .delete_expect_revision(key, Some(rev))
                         .await
-                        .map(|_| r)
+                        .map(|_| (r, None))
                         .map_err(|e| {
                             kv::UpdateError::with_source(kv::UpdateErrorKind::WrongLastRevision, e)
                         }),
-                    None => return Ok(r),
+                    None => return Ok((r, None)),
                 },
             };
             match written {
-                Ok(r) => return Ok(r),
+                Ok(done) => return Ok(done),
                 Err(e) if matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision) => {
                     tracing::debug!(
                         bucket = self.bucket,
@@ -171,8 +189,11 @@ impl<T: prost::Message + Default> Kv<T> {
                         attempt,
                         "KV compare-and-set conflict; retrying."
                     );
-                    let jitter = rand::random::<u64>() % 5;
-                    tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
+                    // The first conflict may only mean the caller's entry was stale: re-read at once.
+                    if attempt > 0 {
+                        let jitter = rand::random::<u64>() % 5;
+                        tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
+                    }
                 }
                 Err(e) => return Err(self.err(key, e)),
             }

@@ -119,6 +119,14 @@ pub const KV_FLEX_LINKS: BucketSpec = BucketSpec {
     writer: "twilio-egress",
     max_age: Duration::ZERO,
 };
+/// twilio-egress's record of the Twilio messages each forwarded Discord message became
+/// (`FlexMessageSids`, key = `<conversation id>.<Discord message id>`), for edits and deletes; expires
+/// (an edit of an older message is matched by listing the conversation's recent messages instead).
+pub const KV_FLEX_MESSAGES: BucketSpec = BucketSpec {
+    name: "flex_message_sids",
+    writer: "twilio-egress",
+    max_age: Duration::from_secs(90 * 24 * 3600),
+};
 /// discord-ingress's state: catch-up cursors and DM channels.
 pub const KV_DISCORD: BucketSpec = BucketSpec {
     name: "discord_state",
@@ -146,10 +154,11 @@ pub const KV_ANNOUNCEMENTS: BucketSpec = BucketSpec {
 };
 
 /// Every KV bucket.
-pub const BUCKETS: [BucketSpec; 7] = [
+pub const BUCKETS: [BucketSpec; 8] = [
     KV_CONVERSATIONS,
     KV_TIMERS,
     KV_FLEX_LINKS,
+    KV_FLEX_MESSAGES,
     KV_DISCORD,
     KV_DISCORD_SENT,
     KV_WEBHOOKS,

@@ -467,7 +467,7 @@ async fn every_event_type_round_trips_through_the_bus() {
         case_number: "CASE-000001".into(),
         closed: false,
         created_at: Some(flexcord_proto::now()),
-        message_sids: [(5u64, "IM1".to_owned())].into(),
+        summary_message_sid: "IM1".into(),
     };
     links.put("3", &link).await.unwrap();
     assert_eq!(links.get("3").await.unwrap().unwrap().value, link);
@@ -1121,6 +1121,60 @@ async fn concurrent_kv_updates_never_lose_a_write() {
     }
     let v = kv.get("counter").await.unwrap().unwrap();
     assert_eq!(v.value.recent_event_ids.len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_from_a_known_entry_chains_and_survives_a_stale_one() {
+    let (_server, bus) = server_and_bus().await;
+    let kv = bus
+        .kv::<ConversationState>(topology::KV_CONVERSATIONS)
+        .await
+        .unwrap();
+    // Appends `item` and returns how many items there are now.
+    let push = |item: &'static str| {
+        move |cur: Option<&ConversationState>| {
+            let mut s = cur.cloned().unwrap_or_default();
+            s.recent_event_ids.push(item.into());
+            let len = s.recent_event_ids.len();
+            Change::Put(s, len)
+        }
+    };
+    // Absent key, known to be absent: created without a read.
+    let (n, after) = kv.update_from("k", None, push("a")).await.unwrap();
+    assert_eq!(n, 1);
+    let after = after.expect("the written entry");
+    assert_eq!(kv.get("k").await.unwrap().as_ref(), Some(&after));
+    // Chained from the entry just written.
+    let (n, chained) = kv
+        .update_from("k", Some(after.clone()), push("b"))
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let chained = chained.unwrap();
+    assert!(chained.revision > after.revision);
+    // A stale entry (someone wrote since) costs a re-read, never a lost write.
+    let (n, _) = kv.update_from("k", Some(after), push("c")).await.unwrap();
+    assert_eq!(n, 3, "decided on the fresh value");
+    // A stale "absent" too.
+    let (n, latest) = kv.update_from("k", None, push("d")).await.unwrap();
+    assert_eq!(n, 4);
+    assert_eq!(latest.unwrap().value.recent_event_ids, ["a", "b", "c", "d"]);
+    // Keep returns the current entry; Delete returns none.
+    let (_, kept) = kv
+        .update_from("k", None, |_| Change::Keep(()))
+        .await
+        .unwrap();
+    assert!(
+        kept.is_none(),
+        "Keep returns the entry as given when nothing was written"
+    );
+    let current = kv.get("k").await.unwrap();
+    let (_, gone) = kv
+        .update_from("k", current, |_| Change::Delete(()))
+        .await
+        .unwrap();
+    assert!(gone.is_none());
+    assert!(kv.get("k").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

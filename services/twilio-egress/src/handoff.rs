@@ -25,7 +25,6 @@ use tracing::{info, warn};
 
 use crate::egress::{Ctx, Egress};
 use crate::failure::Failure;
-use crate::links::SUMMARY_KEY;
 use crate::marks;
 
 /// Events the conversation webhook subscribes to.
@@ -200,7 +199,7 @@ impl Egress {
         }
 
         let summary = h.summary.trim();
-        if !summary.is_empty() && !link.message_sids.contains_key(&SUMMARY_KEY) {
+        if !summary.is_empty() && link.summary_message_sid.is_empty() {
             let mut found = None;
             if look_first {
                 found = marks::summary_sid(&self.recent_messages(&sid).await?);
@@ -222,7 +221,7 @@ impl Egress {
                         .sid
                 }
             };
-            link.message_sids.insert(SUMMARY_KEY, message_sid);
+            link.summary_message_sid = message_sid;
             self.save_link(&link).await?;
         }
 

@@ -1,27 +1,23 @@
-//! The `flex_links` KV bucket: one [`FlexLink`] per conversation id (written only by twilio-egress),
-//! the reverse index `sid.<CH…>` and the Discord message id -> Twilio message sid map.
+//! twilio-egress's KV state (it is the only writer of both buckets).
 //!
-//! Layout:
+//! Bucket `flex_links`:
 //! * key `<conversation id>`: the conversation's current [`FlexLink`] (hand-off progress, sids,
-//!   `closed`, and `message_sids`: Discord message id -> Twilio message sids of its parts joined by
-//!   `,`, position = part number, empty when the part does not exist (a message without text starts
-//!   with `,`); key 0 holds the hand-off summary message). Bounded to the most recent
-//!   [`MAX_MESSAGE_SIDS`] Discord messages (snowflakes grow with time, so the smallest are dropped).
+//!   `closed`). Written at hand-off and close only, so it stays small and cheap to read per message.
 //! * key `sid.<CH…>`: a [`FlexLink`] carrying only `conversation_id` and `conversation_sid` (the reverse
 //!   index webhook-receiver reads). Never deleted, so late webhooks of an old conversation still resolve.
+//!
+//! Bucket `flex_message_sids`: key `<conversation id>.<Discord message id>` -> [`FlexMessageSids`], the
+//! Twilio messages a forwarded Discord message became (one put per message), for edits and deletes.
+//! Entries expire with the bucket's max age; older messages are found by listing the conversation.
 
 use std::collections::BTreeMap;
 
-use flexcord_bus::topology::KV_FLEX_LINKS;
+use flexcord_bus::topology::{KV_FLEX_LINKS, KV_FLEX_MESSAGES};
 use flexcord_bus::{Bus, BusError, Change, Kv};
-use flexcord_proto::v1::FlexLink;
+use flexcord_proto::v1::{FlexLink, FlexMessageSids};
 
 /// Prefix of reverse-index keys.
 pub const REVERSE_PREFIX: &str = "sid.";
-/// Discord messages whose Twilio sids are remembered per link.
-pub const MAX_MESSAGE_SIDS: usize = 256;
-/// `message_sids` key of the hand-off summary message.
-pub const SUMMARY_KEY: u64 = 0;
 
 /// The reverse-index key of a Twilio conversation sid.
 pub fn reverse_key(conversation_sid: &str) -> String {
@@ -38,40 +34,45 @@ pub fn is_valid_key(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'_' | b'=' | b'.'))
 }
 
-/// The Twilio message sids recorded for a Discord message: part number -> sid (empty when unknown).
-pub fn recorded_parts(link: &FlexLink, discord_message_id: u64) -> BTreeMap<u32, String> {
-    link.message_sids
-        .get(&discord_message_id)
-        .map(|v| {
-            v.split(',')
-                .enumerate()
-                .filter(|(_, s)| !s.is_empty())
-                .map(|(i, s)| (u32::try_from(i).unwrap_or(u32::MAX), s.to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The `flex_message_sids` key of a Discord message.
+pub fn message_key(conversation_id: &str, discord_message_id: u64) -> String {
+    format!("{conversation_id}.{discord_message_id}")
 }
 
-/// The `message_sids` value of a message's parts (see the module docs).
-pub fn encode_parts(parts: &BTreeMap<u32, String>) -> String {
+/// A message's parts as stored: part number -> sid.
+pub fn parts_of(sids: &FlexMessageSids) -> BTreeMap<u32, String> {
+    sids.part_sids
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(i, s)| (u32::try_from(i).unwrap_or(u32::MAX), s.clone()))
+        .collect()
+}
+
+/// The stored form of a message's parts (see [`parts_of`]).
+pub fn message_sids(conversation_sid: &str, parts: &BTreeMap<u32, String>) -> FlexMessageSids {
     let last = parts.keys().next_back().copied().unwrap_or(0);
-    (0..=last)
-        .map(|i| parts.get(&i).map(String::as_str).unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join(",")
+    FlexMessageSids {
+        conversation_sid: conversation_sid.to_owned(),
+        part_sids: (0..=last)
+            .map(|i| parts.get(&i).cloned().unwrap_or_default())
+            .collect(),
+    }
 }
 
-/// Typed access to `flex_links`.
+/// Typed access to `flex_links` and `flex_message_sids`.
 #[derive(Clone, Debug)]
 pub struct LinkStore {
     kv: Kv<FlexLink>,
+    messages: Kv<FlexMessageSids>,
 }
 
 impl LinkStore {
-    /// Opens the bucket (declared by `ServiceContext::start`).
+    /// Opens the buckets (declared by `ServiceContext::start`).
     pub async fn open(bus: &Bus) -> Result<Self, BusError> {
         Ok(LinkStore {
             kv: bus.kv::<FlexLink>(KV_FLEX_LINKS).await?,
+            messages: bus.kv::<FlexMessageSids>(KV_FLEX_MESSAGES).await?,
         })
     }
 
@@ -113,8 +114,22 @@ impl LinkStore {
             .filter(|id| !id.is_empty()))
     }
 
-    /// Remembers the Twilio message sids of a Discord message on the link of `conversation_sid`
-    /// (nothing happens if the conversation has moved on to another Flex conversation).
+    /// The Twilio message sids recorded for a Discord message in Flex conversation
+    /// `conversation_sid`: part number -> sid (empty when none are recorded).
+    pub async fn recorded_parts(
+        &self,
+        conversation_id: &str,
+        conversation_sid: &str,
+        discord_message_id: u64,
+    ) -> Result<BTreeMap<u32, String>, BusError> {
+        let key = message_key(conversation_id, discord_message_id);
+        Ok(match self.messages.get(&key).await? {
+            Some(v) if v.value.conversation_sid == conversation_sid => parts_of(&v.value),
+            _ => BTreeMap::new(),
+        })
+    }
+
+    /// Remembers the Twilio message sids of a Discord message posted in `conversation_sid`.
     pub async fn record_message(
         &self,
         conversation_id: &str,
@@ -122,41 +137,22 @@ impl LinkStore {
         discord_message_id: u64,
         parts: &BTreeMap<u32, String>,
     ) -> Result<(), BusError> {
-        let joined = encode_parts(parts);
-        self.update(conversation_id, |cur| match cur {
-            Some(link) if link.conversation_sid == conversation_sid => {
-                if link.message_sids.get(&discord_message_id) == Some(&joined) {
-                    return Change::Keep(());
-                }
-                let mut next = link.clone();
-                next.message_sids.insert(discord_message_id, joined.clone());
-                trim_message_sids(&mut next);
-                Change::Put(next, ())
-            }
-            _ => Change::Keep(()),
-        })
-        .await
+        let key = message_key(conversation_id, discord_message_id);
+        self.messages
+            .put(&key, &message_sids(conversation_sid, parts))
+            .await?;
+        Ok(())
     }
 
     /// Forgets a Discord message's sids (after the messages were deleted).
     pub async fn forget_message(
         &self,
         conversation_id: &str,
-        conversation_sid: &str,
         discord_message_id: u64,
     ) -> Result<(), BusError> {
-        self.update(conversation_id, |cur| match cur {
-            Some(link)
-                if link.conversation_sid == conversation_sid
-                    && link.message_sids.contains_key(&discord_message_id) =>
-            {
-                let mut next = link.clone();
-                next.message_sids.remove(&discord_message_id);
-                Change::Put(next, ())
-            }
-            _ => Change::Keep(()),
-        })
-        .await
+        self.messages
+            .delete(&message_key(conversation_id, discord_message_id))
+            .await
     }
 
     /// Marks the link of `conversation_sid` closed (a new hand-off then creates a new conversation).
@@ -177,24 +173,6 @@ impl LinkStore {
     }
 }
 
-/// Drops the oldest Discord messages beyond [`MAX_MESSAGE_SIDS`] (the summary entry is kept).
-pub fn trim_message_sids(link: &mut FlexLink) {
-    while link.message_sids.len() > MAX_MESSAGE_SIDS {
-        let oldest = link
-            .message_sids
-            .keys()
-            .copied()
-            .filter(|k| *k != SUMMARY_KEY)
-            .min();
-        match oldest {
-            Some(k) => {
-                link.message_sids.remove(&k);
-            }
-            None => break,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,25 +190,16 @@ mod tests {
     }
 
     #[test]
-    fn message_sids_are_bounded_and_keep_the_summary() {
-        let mut link = FlexLink::default();
-        link.message_sids.insert(SUMMARY_KEY, "IMsummary".into());
-        for i in 1..=(MAX_MESSAGE_SIDS as u64 + 10) {
-            link.message_sids.insert(i * 1000, format!(",IM{i},IMx{i}"));
-            trim_message_sids(&mut link);
-        }
-        assert_eq!(link.message_sids.len(), MAX_MESSAGE_SIDS);
-        assert!(link.message_sids.contains_key(&SUMMARY_KEY));
-        assert!(!link.message_sids.contains_key(&1000));
-        let last = (MAX_MESSAGE_SIDS as u64 + 10) * 1000;
-        let parts = recorded_parts(&link, last);
-        assert_eq!(parts.len(), 2);
-        assert!(!parts.contains_key(&0));
-        assert_eq!(parts[&1], format!("IM{}", MAX_MESSAGE_SIDS + 10));
-        assert_eq!(parts[&2], format!("IMx{}", MAX_MESSAGE_SIDS + 10));
-        assert!(recorded_parts(&link, 7).is_empty());
-        assert_eq!(encode_parts(&parts), link.message_sids[&last]);
+    fn message_parts_round_trip() {
+        let parts: BTreeMap<u32, String> = [(1, "IM1".to_owned()), (2, "IM2".to_owned())].into();
+        let stored = message_sids("CH1", &parts);
+        assert_eq!(stored.conversation_sid, "CH1");
+        assert_eq!(stored.part_sids, vec!["", "IM1", "IM2"]);
+        assert_eq!(parts_of(&stored), parts);
         let text_only: BTreeMap<u32, String> = [(0, "IMa".to_owned())].into();
-        assert_eq!(encode_parts(&text_only), "IMa");
+        assert_eq!(message_sids("CH1", &text_only).part_sids, vec!["IMa"]);
+        assert!(parts_of(&FlexMessageSids::default()).is_empty());
+        assert_eq!(message_key("123", 456), "123.456");
+        assert!(is_valid_key(&message_key("user-42", u64::MAX)));
     }
 }

@@ -13,7 +13,6 @@ use tracing::{info, warn};
 use crate::egress::{Ctx, Egress};
 use crate::failure::Failure;
 use crate::handoff::is_gone;
-use crate::links::recorded_parts;
 use crate::marks;
 
 /// Longest text sent in one message (Twilio chat bodies take 32 KB; Discord messages are shorter).
@@ -97,17 +96,17 @@ impl Egress {
         ctx: &mut Ctx<'_>,
         m: &CustomerMessage,
     ) -> Result<(), Failure> {
-        let link = self
-            .open_link(ctx.conversation_id)
-            .await?
-            .map_err(Failure::closed)?;
         let id = m.discord_message_id;
         if id == 0 {
             return Err(Failure::invalid(
                 "CustomerMessage without a Discord message id",
             ));
         }
-        if !recorded_parts(&link, id).is_empty() {
+        let link = self
+            .open_link(ctx.conversation_id)
+            .await?
+            .map_err(Failure::closed)?;
+        if !self.recorded_parts(ctx, &link, id).await?.is_empty() {
             return Ok(()); // delivered by an earlier attempt
         }
         let parts = plan_parts(m);
@@ -233,13 +232,31 @@ impl Egress {
         Ok(msg.sid)
     }
 
-    /// Finds the parts of a Discord message: recorded sids, else the recent messages.
-    async fn find_parts(
+    /// The parts of a Discord message recorded in `link`'s Flex conversation.
+    async fn recorded_parts(
         &self,
+        ctx: &Ctx<'_>,
         link: &FlexLink,
         discord_message_id: u64,
     ) -> Result<BTreeMap<u32, String>, Failure> {
-        let recorded = recorded_parts(link, discord_message_id);
+        self.links
+            .recorded_parts(
+                ctx.conversation_id,
+                &link.conversation_sid,
+                discord_message_id,
+            )
+            .await
+            .map_err(|e| Failure::bus("reading the message sids", e))
+    }
+
+    /// Finds the parts of a Discord message: recorded sids, else the recent messages.
+    async fn find_parts(
+        &self,
+        ctx: &Ctx<'_>,
+        link: &FlexLink,
+        discord_message_id: u64,
+    ) -> Result<BTreeMap<u32, String>, Failure> {
+        let recorded = self.recorded_parts(ctx, link, discord_message_id).await?;
         if !recorded.is_empty() {
             return Ok(recorded);
         }
@@ -296,7 +313,7 @@ impl Egress {
             }
         };
         let text: String = e.text.trim().chars().take(MAX_BODY_CHARS).collect();
-        let parts = self.find_parts(&link, e.discord_message_id).await?;
+        let parts = self.find_parts(ctx, &link, e.discord_message_id).await?;
         if let (Some(im), false) = (parts.get(&0), text.is_empty()) {
             let req = UpdateMessage {
                 body: Some(text.clone()),
@@ -360,7 +377,7 @@ impl Egress {
                 return Ok(());
             }
         };
-        let parts = self.find_parts(&link, d.discord_message_id).await?;
+        let parts = self.find_parts(ctx, &link, d.discord_message_id).await?;
         if parts.is_empty() {
             info!(conversation_id = %ctx.conversation_id, discord_message_id = d.discord_message_id, "Deleted message is not in the Flex conversation; nothing to remove.");
             return Ok(());
@@ -409,11 +426,7 @@ impl Egress {
             .await?;
         }
         self.links
-            .forget_message(
-                ctx.conversation_id,
-                &link.conversation_sid,
-                d.discord_message_id,
-            )
+            .forget_message(ctx.conversation_id, d.discord_message_id)
             .await
             .map_err(|e| Failure::bus("forgetting the deleted message", e))
     }

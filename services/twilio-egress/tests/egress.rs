@@ -232,8 +232,8 @@ async fn timeout_after_commit_is_reconciled_and_the_agent_sees_the_message_once(
         "the ambiguous outcome was reconciled by listing: {c:?}"
     );
     // Both ambiguous messages ended up recorded with their sids.
-    let link = f.link("3001").await.unwrap();
-    assert!(link.message_sids.contains_key(&70) && link.message_sids.contains_key(&71));
+    assert_eq!(f.recorded("3001", 70).await.len(), 1);
+    assert_eq!(f.recorded("3001", 71).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,10 +391,9 @@ async fn attachments_are_uploaded_as_media_one_message_per_file() {
         assert_eq!(x.author, "discord_13");
         assert_eq!(x.attributes["discordMessageId"], "8888");
     }
-    let link = f.link("6001").await.unwrap();
     assert_eq!(
-        link.message_sids[&8888],
-        format!("{},{},{}", m[0].sid, m[1].sid, m[2].sid)
+        f.recorded("6001", 8888).await,
+        vec![m[0].sid.clone(), m[1].sid.clone(), m[2].sid.clone()]
     );
 }
 
@@ -457,12 +456,7 @@ async fn edits_update_deletes_remove_unknown_edits_become_marked_follow_ups() {
         Some("The user cannot be reached on Discord.")
     );
     assert_eq!(m[2].attributes["flexcordEventId"], "notice-1");
-    assert!(!f
-        .link("7001")
-        .await
-        .unwrap()
-        .message_sids
-        .contains_key(&101));
+    assert!(f.recorded("7001", 101).await.is_empty());
     assert!(f.dead_letters().await.is_empty());
 }
 

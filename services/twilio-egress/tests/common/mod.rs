@@ -175,6 +175,19 @@ impl Fixture {
         self.links.get(conversation_id).await.unwrap()
     }
 
+    /// The Twilio message sids recorded for a Discord message in the conversation's current link.
+    pub async fn recorded(&self, conversation_id: &str, discord_message_id: u64) -> Vec<String> {
+        let Some(link) = self.link(conversation_id).await else {
+            return Vec::new();
+        };
+        self.links
+            .recorded_parts(conversation_id, &link.conversation_sid, discord_message_id)
+            .await
+            .unwrap()
+            .into_values()
+            .collect()
+    }
+
     /// Every TwilioInbound on twilio.in, in stream order.
     pub async fn twilio_in(&self) -> Vec<TwilioInbound> {
         testing::stream_events(&self.bus, TWILIO_IN.name).await
