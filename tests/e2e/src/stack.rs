@@ -220,7 +220,11 @@ impl Stack {
         };
         set("NATS_URL", c.nats_urls.join(","));
         set("ADMIN_ADDR", format!("127.0.0.1:{}", self.ports[&s].admin));
-        set("RUST_LOG", "info".into());
+        // `E2E_SERVICE_LOG` overrides the services' log filter when diagnosing a failure.
+        set(
+            "RUST_LOG",
+            std::env::var("E2E_SERVICE_LOG").unwrap_or_else(|_| "info".into()),
+        );
         set("NO_COLOR", "1".into());
         set("NATS_CONNECT_TIMEOUT_S", "30".into());
         match s {

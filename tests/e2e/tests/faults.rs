@@ -44,12 +44,10 @@ async fn nats_restarted_mid_mix() -> Result<()> {
 /// A three-node cluster, streams and KV replicated three times; the JetStream meta leader is killed
 /// (SIGKILL) in the middle of the mix and stays down.
 ///
-/// Not in `make test` yet, and reported as failing: in 3 runs it passed once, once delivered an agent
-/// message twice (a `discord.out` redelivery; the Discord emulator now enforces nonces as Discord does)
-/// and once left one conversation stalled for the whole 180 s. Run it with
-/// `cargo nextest run -p flexcord-e2e --test faults --run-ignored only`.
+/// The node also led some consumers: their pull requests died with it while the services stayed
+/// connected to the other nodes, and one conversation used to stall (async-nats re-pulls only when a
+/// request expires). The bus now restarts a pull after missed heartbeats while connected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known failure: a conversation can stall after the JetStream meta leader is killed (issue 8)"]
 async fn nats_cluster_node_killed_mid_mix() -> Result<()> {
     let mut sys = System::start(SystemOptions::for_faults("fault-nats-cluster").cluster()).await?;
     let streams = sys.streams().await?;

@@ -13,6 +13,8 @@
 //! * Order survives a crash: a partition consumer that starts with messages its dead predecessor received
 //!   but never acked holds back everything it receives until those come back (the server redelivers them
 //!   when their ack wait runs out; at most `ack_wait` + 2 s), then starts them in stream order.
+//! * A pull that stops getting heartbeats while the connection is up (its server, or the consumer's
+//!   leader in a cluster, went away) is restarted at once instead of when the request would expire.
 //! * On shutdown the runner stops fetching, lets running handlers finish (acking them), gives queued
 //!   messages back to the server (NAK, in order) and flushes.
 

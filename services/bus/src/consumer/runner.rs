@@ -354,7 +354,22 @@ where
                     Some(Err(e)) => {
                         use async_nats::jetstream::consumer::pull::MessagesErrorKind as K;
                         match e.kind() {
-                            K::MissingHeartbeat => debug!(consumer = %self.name, "Missed heartbeat (server unreachable?)."),
+                            K::MissingHeartbeat => {
+                                // Connected but no heartbeat: the pull request died with a server
+                                // (a consumer leader change in a cluster). async-nats would only
+                                // re-pull when the request expires; start a fresh pull now. While
+                                // disconnected, async-nats re-pulls itself after reconnecting.
+                                let connected = matches!(
+                                    self.shared.bus.client().connection_state(),
+                                    async_nats::connection::State::Connected
+                                );
+                                if connected {
+                                    info!(consumer = %self.name, "Missed heartbeats while connected; restarting the pull.");
+                                    messages = None;
+                                } else {
+                                    debug!(consumer = %self.name, "Missed heartbeat (server unreachable).");
+                                }
+                            }
                             K::ConsumerDeleted | K::NoResponders | K::RequestLimitExceeded => {
                                 warn!(consumer = %self.name, error = %e, "Pull stream failed; restarting it.");
                                 messages = None;
