@@ -43,7 +43,7 @@ pub fn not_available(locale: &str) -> &'static str {
 fn human_size(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const KIB: u64 = 1024;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MB", bytes / MIB)
     } else if bytes >= MIB {
         format!("{:.1} MB", bytes as f64 / MIB as f64)

@@ -2,8 +2,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::ports::free_port;
 use crate::server::{NatsServer, NatsServerOptions};
-use crate::wait::free_port;
 use crate::HarnessError;
 
 /// Three JetStream nodes clustered on loopback, each with an HTTP monitoring port.

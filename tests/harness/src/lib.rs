@@ -4,17 +4,20 @@
 //!   be stopped and restarted on the same port and store, and is killed (store removed) on drop.
 //! * [`NatsCluster`]: three JetStream nodes clustered on loopback, for replication tests; wait for its
 //!   JetStream meta leader ([`NatsCluster::wait_for_meta_leader`]) before creating replicated streams.
-//! * [`free_port`] and [`eventually`] helpers.
+//! * [`free_port`]: a port reserved for this test process, outside the kernel's ephemeral range, for
+//!   processes that bind it later; [`eventually`] polls until a check holds.
 //!
 //! The binary is found through `NATS_SERVER_BIN`, then `PATH`, then `/usr/sbin/nats-server`.
 
 mod cluster;
+mod ports;
 mod server;
 mod wait;
 
 pub use cluster::{MetaGroup, NatsCluster};
+pub use ports::free_port;
 pub use server::{nats_server_binary, NatsServer, NatsServerOptions};
-pub use wait::{eventually, free_port};
+pub use wait::eventually;
 
 /// What can go wrong while running a test nats-server.
 #[derive(Debug, thiserror::Error)]

@@ -35,7 +35,7 @@ pub struct NatsServerOptions {
     pub extra_config: String,
     /// JetStream server name (needed in clusters).
     pub server_name: Option<String>,
-    /// Client port; `None` picks a free one.
+    /// Client port; `None` reserves one with [`crate::free_port`].
     pub port: Option<u16>,
     /// HTTP monitoring port (`/varz`, `/jsz`); `None`: no monitoring listener.
     pub monitor_port: Option<u16>,
@@ -65,7 +65,11 @@ impl NatsServer {
             .tempdir()?;
         let mut server = NatsServer {
             child: None,
-            port: opts.port.unwrap_or(0),
+            // A reserved port, so that a restart finds it free (see `free_port`).
+            port: match opts.port {
+                Some(port) => port,
+                None => crate::ports::free_port()?,
+            },
             dir,
             opts,
         };
