@@ -173,10 +173,9 @@ impl<T: prost::Message + Default> Kv<T> {
                         .store
                         .delete_expect_revision(key, Some(rev))
                         .await
-                        .map(|_| (r, None))
-                        .map_err(|e| {
-                            kv::UpdateError::with_source(kv::UpdateErrorKind::WrongLastRevision, e)
-                        }),
+                        // A stale revision comes back as `WrongLastRevision`, other failures as
+                        // themselves (async-nats's delete error is its update error).
+                        .map(|_| (r, None)),
                     None => return Ok((r, None)),
                 },
             };

@@ -1168,11 +1168,22 @@ async fn update_from_a_known_entry_chains_and_survives_a_stale_one() {
         kept.is_none(),
         "Keep returns the entry as given when nothing was written"
     );
-    let current = kv.get("k").await.unwrap();
+    // A delete from a stale entry is a conflict too: re-read, decided again, then deleted.
+    let stale = kv.get("k").await.unwrap();
+    kv.update_from("k", None, push("e")).await.unwrap();
+    let mut seen = Vec::new();
     let (_, gone) = kv
-        .update_from("k", current, |_| Change::Delete(()))
+        .update_from("k", stale, |cur| {
+            seen.push(cur.map_or(0, |s| s.recent_event_ids.len()));
+            Change::Delete(())
+        })
         .await
         .unwrap();
+    assert_eq!(
+        seen,
+        [4, 5],
+        "decided on the stale entry, then on the fresh one"
+    );
     assert!(gone.is_none());
     assert!(kv.get("k").await.unwrap().is_none());
 }
