@@ -7,6 +7,7 @@
 //! | `ROUTER_AGENT_WAIT_TIMEOUT_S` | `600` | waiting this long for an agent sends an apology once (0: never) |
 //! | `ROUTER_AGENT_WAIT_APOLOGY_EN` / `_FR` | built-in text | the apology sent then |
 //! | `ROUTER_AGENT_IDLE_TIMEOUT_S` | `1800` | an agent conversation idle this long is closed (0: never) |
+//! | `ROUTER_AGENT_LEFT_NOTICE_DELAY_S` | `15` | an agent who left without closing is announced this long after, if no one else joined |
 //! | `ROUTER_TIMER_TICK_MS` | `2000` | how often due timers are looked for |
 //! | `ANNOUNCEMENT_FEEDS` | empty (relay off) | comma-separated RSS/Atom feed URLs |
 //! | `ANNOUNCEMENTS_CHANNEL_ID` | required with feeds | Discord channel the items are posted to |
@@ -43,6 +44,9 @@ pub struct RouterSettings {
     pub agent_idle_timeout: Duration,
     /// A rating's comment invitation lapses after this long: later messages are normal turns.
     pub csat_comment_window: Duration,
+    /// The user hears that the agent left only if, this long after, the conversation is neither
+    /// closed nor taken by another agent (Flex removes the agent just before closing).
+    pub agent_left_notice_delay: Duration,
 }
 
 impl Default for RouterSettings {
@@ -53,6 +57,7 @@ impl Default for RouterSettings {
             wait_apology_fr: None,
             agent_idle_timeout: Duration::from_secs(1800),
             csat_comment_window: Duration::from_secs(30 * 60),
+            agent_left_notice_delay: Duration::from_secs(15),
         }
     }
 }
@@ -127,6 +132,10 @@ impl Config {
                 defaults.agent_idle_timeout,
             )?,
             csat_comment_window: defaults.csat_comment_window,
+            agent_left_notice_delay: config::secs_or(
+                "ROUTER_AGENT_LEFT_NOTICE_DELAY_S",
+                defaults.agent_left_notice_delay,
+            )?,
         };
         let timer_tick = config::millis_or("ROUTER_TIMER_TICK_MS", Duration::from_secs(2))?;
         if timer_tick < Duration::from_millis(10) || timer_tick > Duration::from_secs(60) {
@@ -233,6 +242,7 @@ mod tests {
             "KB_DIR",
             "ROUTER_AGENT_WAIT_TIMEOUT_S",
             "ROUTER_AGENT_IDLE_TIMEOUT_S",
+            "ROUTER_AGENT_LEFT_NOTICE_DELAY_S",
             "ANNOUNCEMENT_FEEDS",
             "ANNOUNCEMENTS_CHANNEL_ID",
             "ROUTER_FAILPOINTS",
@@ -244,13 +254,16 @@ mod tests {
         assert_eq!(c.kb_dir, PathBuf::from(DEFAULT_KB_DIR));
         assert_eq!(c.router.agent_wait_timeout, Duration::from_secs(600));
         assert_eq!(c.router.agent_idle_timeout, Duration::from_secs(1800));
+        assert_eq!(c.router.agent_left_notice_delay, Duration::from_secs(15));
         assert!(c.announcements.is_none());
         assert_eq!(c.common.admin_addr.port(), DEFAULT_ADMIN_PORT);
 
         std::env::set_var("ROUTER_AGENT_IDLE_TIMEOUT_S", "0");
+        std::env::set_var("ROUTER_AGENT_LEFT_NOTICE_DELAY_S", "2");
         std::env::set_var("ROUTER_AGENT_WAIT_APOLOGY_FR", "Patience !");
         let c = Config::from_env().unwrap();
         assert!(c.router.agent_idle_timeout.is_zero());
+        assert_eq!(c.router.agent_left_notice_delay, Duration::from_secs(2));
         assert_eq!(c.router.wait_apology_fr.as_deref(), Some("Patience !"));
 
         std::env::set_var(

@@ -478,7 +478,7 @@ impl Ctx<'_> {
                 identity,
                 name,
             } => self.on_agent_joined(sid, identity, name),
-            InputKind::AgentLeft { .. } => {}
+            InputKind::AgentLeft { sid, identity } => self.on_agent_left(sid, identity),
             InputKind::AgentMessage {
                 sid,
                 author,
@@ -933,6 +933,23 @@ impl Ctx<'_> {
         self.join(sid, identity, name);
     }
 
+    /// The current agent left without closing: back to waiting (the conversation stays with Flex).
+    /// The user is told only after `agent_left_notice_delay`, because Flex also removes the agent
+    /// just before it closes the conversation, and a transfer brings the next agent in.
+    fn on_agent_left(&mut self, sid: &str, identity: &str) {
+        if self.mode() != ConversationMode::AgentJoined
+            || !self.is_current_flex(sid)
+            || identity.is_empty()
+            || identity != self.st.agent_identity
+        {
+            return;
+        }
+        self.set_mode(ConversationMode::WaitingForAgent);
+        self.st.agent_identity.clear();
+        let deadline = plus(self.now, self.settings.agent_left_notice_delay);
+        self.set_timer(RouterTimerKind::AgentLeft, deadline);
+    }
+
     fn join(&mut self, sid: &str, identity: &str, name: &str) {
         if self.st.flex_conversation_sid.is_empty() {
             self.st.flex_conversation_sid = sid.to_owned();
@@ -1203,6 +1220,22 @@ impl Ctx<'_> {
                     }),
                 );
                 self.close(CloseReason::Idle);
+            }
+            RouterTimerKind::AgentLeft => {
+                self.clear_timer();
+                // Still without an agent (a close or a join would have replaced this timer).
+                if !self.handoff_started() {
+                    return;
+                }
+                let l = self.lang();
+                let case = self.st.case_number.clone();
+                let name = self.st.agent_name.clone();
+                self.send("left", text(messages::agent_left(l, &name, &case)));
+                if !self.settings.agent_wait_timeout.is_zero() {
+                    self.st.wait_apology_sent = false;
+                    let deadline = plus(self.now, self.settings.agent_wait_timeout);
+                    self.set_timer(RouterTimerKind::AgentWait, deadline);
+                }
             }
             RouterTimerKind::Unspecified => self.clear_timer(),
         }

@@ -156,6 +156,8 @@ pub enum InputKind {
     AgentLeft {
         /// Conversation sid.
         sid: String,
+        /// Agent identity.
+        identity: String,
     },
     /// An agent wrote.
     AgentMessage {
@@ -397,7 +399,10 @@ pub fn from_twilio(ev: &TwilioInbound, event_id: &str) -> Option<Input> {
             identity: a.identity.clone(),
             name: a.friendly_name.clone(),
         },
-        Event::AgentLeft(_) => InputKind::AgentLeft { sid },
+        Event::AgentLeft(a) => InputKind::AgentLeft {
+            sid,
+            identity: a.identity.clone(),
+        },
         Event::AgentMessage(m) => InputKind::AgentMessage {
             sid,
             author: m.author.clone(),

@@ -253,6 +253,28 @@ pub fn agent_file_missing(l: Lang, filename: &str) -> String {
     }
 }
 
+/// The agent left without closing (a transfer): the case stays open and the next agent joins here.
+pub fn agent_left(l: Lang, agent: &str, case: &str) -> String {
+    let who = if agent.is_empty() {
+        match l {
+            Lang::En => "The agent".to_owned(),
+            Lang::Fr => "Le conseiller".to_owned(),
+        }
+    } else {
+        format!("**{}**", escape_markdown(agent))
+    };
+    match l {
+        Lang::En => format!(
+            "{who} left the conversation. Your case **{case}** stays open: another agent will \
+             continue with you here."
+        ),
+        Lang::Fr => format!(
+            "{who} a quitté la conversation. Votre dossier **{case}** reste ouvert : un autre \
+             conseiller va poursuivre avec vous ici."
+        ),
+    }
+}
+
 /// The agent closed the conversation.
 pub fn agent_closed(l: Lang, agent: &str, case: &str) -> String {
     let who = if agent.is_empty() {

@@ -10,6 +10,7 @@ use flexcord_e2e::system::{
     buttons, case_number_in, customer_messages, describe_agent_view, describe_messages, System,
     SystemOptions,
 };
+use flexcord_e2e::Service;
 use serde_json::Value;
 use twilio_emulator::{AgentMediaInput, AgentMessageInput};
 
@@ -141,7 +142,12 @@ async fn helpme_greets_in_the_users_language_and_the_bot_answers_from_the_knowle
 /// asks for a rating, and the rating and comment are recorded on the case.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handoff_to_an_agent_and_back_with_csat_on_the_case() -> Result<()> {
-    let sys = System::start(SystemOptions::new("journey-handoff")).await?;
+    let sys = System::start(SystemOptions::new("journey-handoff").service_env(
+        Service::BotRouter,
+        "ROUTER_AGENT_LEFT_NOTICE_DELAY_S",
+        1,
+    ))
+    .await?;
     let bob = sys.new_user("bob", "en-US")?;
     sys.helpme(bob.id, "helpme", "en-US").await?;
 
@@ -303,6 +309,45 @@ async fn handoff_to_an_agent_and_back_with_csat_on_the_case() -> Result<()> {
         describe_agent_view(&conv)
     );
 
+    // Ana hands the conversation back to the queue: Bob hears it once the notice delay passes,
+    // his next message waits in the Flex conversation, and Carla takes the task.
+    sys.twilio
+        .agent_transfer(&h.conversation_sid, &agent)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let left = sys
+        .wait_dm_containing(bob.id, "left the conversation", WAIT)
+        .await?;
+    ensure!(
+        left.content
+            == format!(
+                "**Ana** left the conversation. Your case **{}** stays open: another agent will \
+                 continue with you here.",
+                h.case_number
+            ),
+        "{:?}",
+        left.content
+    );
+    sys.send_dm(bob.id, "Is anyone there?")?;
+    sys.wait_agent(
+        &h.conversation_sid,
+        "the message sent between agents",
+        WAIT,
+        |c| {
+            customer_messages(c)
+                .iter()
+                .any(|m| m.body.as_deref() == Some("Is anyone there?"))
+                .then_some(())
+        },
+    )
+    .await?;
+    let agent = sys.accept(&h, "Carla").await?;
+    let joined = sys.wait_dm_containing(bob.id, "**Carla**", WAIT).await?;
+    ensure!(
+        joined.content == "**Carla** from support joined the conversation.",
+        "{:?}",
+        joined.content
+    );
+
     // The agent closes: the user is told, asked for a rating; the case is resolved.
     sys.twilio
         .agent_close(&h.conversation_sid, Some(&agent))
@@ -311,6 +356,12 @@ async fn handoff_to_an_agent_and_back_with_csat_on_the_case() -> Result<()> {
         .wait_dm_containing(bob.id, "closed the conversation", WAIT)
         .await?;
     ensure!(closed.content.contains(&h.case_number));
+    ensure!(
+        closed.content.starts_with("Carla closed"),
+        "{:?}",
+        closed.content
+    );
+
     let prompt = sys
         .wait_dm_containing(bob.id, "How did we do?", WAIT)
         .await?;
@@ -342,11 +393,14 @@ async fn handoff_to_an_agent_and_back_with_csat_on_the_case() -> Result<()> {
         closed.content
     );
 
-    // Every bot DM exactly once (no duplicated effect anywhere in the journey).
+    // Every bot DM exactly once (no duplicated effect anywhere in the journey); Carla's close, which
+    // Flex starts by removing her, is not announced as her leaving.
     let dms = sys.bot_dms(bob.id);
     for needle in [
         "created",
-        "joined",
+        "**Ana** from support joined",
+        "**Ana** left the conversation",
+        "**Carla** from support joined",
         "closed the conversation",
         "How did we do?",
     ] {
@@ -362,8 +416,8 @@ async fn handoff_to_an_agent_and_back_with_csat_on_the_case() -> Result<()> {
         .agent_view(&h.conversation_sid)
         .context("conversation")?;
     ensure!(
-        customer_messages(&conv).len() == 2,
-        "text + file:\n{}",
+        customer_messages(&conv).len() == 3,
+        "text + file + the message between agents:\n{}",
         describe_agent_view(&conv)
     );
     Ok(())

@@ -41,6 +41,11 @@ struct AgentMessageBody {
     media: Option<MediaBody>,
 }
 
+#[derive(Deserialize)]
+struct TransferBody {
+    identity: String,
+}
+
 #[derive(Deserialize, Default)]
 struct CloseBody {
     #[serde(default)]
@@ -108,6 +113,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp 
                 media,
             };
             Ok((201, shared.agent_send(id, &b.identity, &input)?))
+        }
+        (Method::POST, ["conversations", id, "transfer"]) => {
+            let b: TransferBody = parse(&body)?;
+            Ok((200, shared.agent_transfer(id, &b.identity)?))
         }
         (Method::POST, ["conversations", id, "close"]) => {
             let b: CloseBody = if body.is_empty() {

@@ -139,6 +139,14 @@ impl Shared {
         })
     }
 
+    pub(crate) fn agent_transfer(
+        &self,
+        conversation: &str,
+        identity: &str,
+    ) -> Result<Value, ApiError> {
+        self.op(|s| s.agent_transfer(conversation, identity))
+    }
+
     pub(crate) fn agent_close(
         &self,
         conversation: &str,
@@ -491,6 +499,16 @@ impl TwilioEmulator {
         msg: &AgentMessageInput,
     ) -> Result<flexcord_twilio_api::Message, ApiError> {
         typed(self.shared.agent_send(conversation, identity, msg)?)
+    }
+
+    /// Agent hands the chat back to the queue: removes the agent participant
+    /// (onParticipantRemoved) and makes the task pending again for another agent to accept.
+    pub fn agent_transfer(
+        &self,
+        conversation: &str,
+        identity: &str,
+    ) -> Result<flexcord_twilio_api::Conversation, ApiError> {
+        typed(self.shared.agent_transfer(conversation, identity)?)
     }
 
     /// Agent ends the chat: removes the agent participant (onParticipantRemoved), then closes

@@ -1802,6 +1802,23 @@ impl Store {
         Ok((self.conversation_json(c), out))
     }
 
+    /// Agent hands the chat back to the queue (a cold transfer): removes the agent participant
+    /// (onParticipantRemoved) and makes the agent's task pending again; the conversation stays open.
+    pub fn agent_transfer(&mut self, conv: &str, agent_identity: &str) -> OpResult {
+        let conv_sid = self.resolve(conv)?;
+        let (_, out) = self.remove_participant(&conv_sid, agent_identity, &Actor::Flex)?;
+        for i in self.interactions.values_mut() {
+            if i.task.conversation_sid == conv_sid
+                && i.task.worker_identity.as_deref() == Some(agent_identity)
+            {
+                i.task.assignment_status = "pending".into();
+                i.task.worker_identity = None;
+            }
+        }
+        let c = self.conv(&conv_sid)?;
+        Ok((self.conversation_json(c), out))
+    }
+
     /// Agent ends the chat: removes the agent participant(s) (onParticipantRemoved), then
     /// closes the conversation (onConversationStateUpdated, onConversationUpdated) and
     /// completes the task.

@@ -256,6 +256,81 @@ async fn echo_rule_agent_flow_and_signatures() {
 }
 
 #[tokio::test]
+async fn transfer_removes_the_agent_and_requeues_the_task() {
+    let f = fixture(EmulatorConfig::default()).await;
+    f.client
+        .create_interaction(&CreateInteraction::customer_chat(
+            &f.conv,
+            "WS0123456789abcdef0123456789abcdef",
+            "WW0123456789abcdef0123456789abcdef",
+            "chat",
+            json!({"from": "discord_5"}),
+        ))
+        .await
+        .unwrap();
+    let task = f.emu.pending_tasks().pop().unwrap();
+    f.emu
+        .accept_task(&task.task_sid, "agent_ana", "Ana")
+        .unwrap();
+    let conv = f.emu.agent_transfer(&f.conv, "agent_ana").unwrap();
+    assert_eq!(
+        conv.state,
+        flexcord_twilio_api::ConversationState::Active,
+        "the conversation stays open"
+    );
+    // The same task is waiting again; another agent takes it.
+    let again = f.emu.pending_tasks();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].task_sid, task.task_sid);
+    f.emu
+        .accept_task(&task.task_sid, "agent_bob", "Bob")
+        .unwrap();
+    // Ana may no longer post; Bob may.
+    assert_eq!(
+        f.emu
+            .agent_send(&f.conv, "agent_ana", "x")
+            .unwrap_err()
+            .status,
+        403
+    );
+    f.emu
+        .agent_send(&f.conv, "agent_bob", "Hi, Bob here")
+        .unwrap();
+    // Someone who is not in the conversation cannot be transferred away.
+    assert_eq!(
+        f.emu
+            .agent_transfer(&f.conv, "agent_carl")
+            .unwrap_err()
+            .status,
+        404
+    );
+    let got = f.rx.wait_for(4).await;
+    let types: Vec<String> = got
+        .iter()
+        .map(|r| {
+            WebhookEvent::from_form_body(&r.body)
+                .unwrap()
+                .event_type()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "onParticipantAdded",
+            "onParticipantRemoved",
+            "onParticipantAdded",
+            "onMessageAdded"
+        ]
+    );
+    let WebhookEvent::ParticipantRemoved(p) = WebhookEvent::from_form_body(&got[1].body).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(p.identity.as_deref(), Some("agent_ana"));
+}
+
+#[tokio::test]
 async fn target_down_drops_after_retries_and_hold_queues() {
     let f = fixture(EmulatorConfig {
         webhook_retries: 2,

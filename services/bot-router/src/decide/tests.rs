@@ -25,6 +25,7 @@ fn settings() -> RouterSettings {
         wait_apology_fr: None,
         agent_idle_timeout: Duration::from_secs(120),
         csat_comment_window: Duration::from_secs(600),
+        agent_left_notice_delay: Duration::from_secs(15),
     }
 }
 
@@ -840,6 +841,166 @@ fn waiting_too_long_apologises_once_and_keeps_the_case_open() {
     s.wait_apology_en = Some("Hang on, {case} is open.".into());
     let d = decide(Some(&st), CONV, &fire(seq), at(61), &s).unwrap();
     assert_eq!(dm_text(&d.effects[1]).1, "Hang on, CASE-000001 is open.");
+}
+
+fn left(id: &str, identity: &str) -> Input {
+    twilio(
+        id,
+        InputKind::AgentLeft {
+            sid: "CH1".into(),
+            identity: identity.into(),
+        },
+    )
+}
+
+fn fired(seq: u64, kind: RouterTimerKind) -> Input {
+    Input {
+        event_id: format!("timer.700.{seq}"),
+        kind: InputKind::TimerFired { seq, kind },
+    }
+}
+
+#[test]
+fn agent_leaving_without_closing_is_announced_after_the_delay() {
+    let (st, fx) = step(
+        Some(&joined()),
+        &left("twilio.left.MB1", "ana@example.com"),
+        at(10),
+    );
+    assert_eq!(mode_of(&st), ConversationMode::WaitingForAgent);
+    assert!(st.agent_identity.is_empty());
+    assert_eq!(fx.len(), 1, "nothing said yet: {fx:?}");
+    let Effect::SetTimer(t) = &fx[0] else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(t.kind, RouterTimerKind::AgentLeft as i32);
+    assert_eq!(t.deadline, Some(to_proto(at(25))));
+    // Meanwhile the user's messages still go to the Flex conversation (the next agent sees them).
+    let (st, fx) = step(Some(&st), &msg(20, "hello?", KbLookup::default()), at(12));
+    assert!(matches!(
+        flex_action(&fx[0]).1,
+        flex_outbound::Action::CustomerMessage(_)
+    ));
+    let (st, fx) = step(Some(&st), &fired(t.seq, RouterTimerKind::AgentLeft), at(25));
+    assert!(matches!(fx[0], Effect::ClearTimer { seq, .. } if seq == t.seq));
+    let (id, text) = dm_text(&fx[1]);
+    assert_eq!(id, format!("timer.700.{}.left", t.seq));
+    assert_eq!(
+        text,
+        "**Ana** left the conversation. Your case **CASE-000001** stays open: another agent will \
+         continue with you here."
+    );
+    // Waiting again: the apology timer runs anew, and the next agent is announced.
+    let Effect::SetTimer(wait) = fx.last().unwrap() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(wait.kind, RouterTimerKind::AgentWait as i32);
+    assert!(!st.wait_apology_sent);
+    let (st, fx) = step(
+        Some(&st),
+        &twilio(
+            "twilio.join.MB2",
+            InputKind::AgentJoined {
+                sid: "CH1".into(),
+                identity: "bob@example.com".into(),
+                name: "Bob".into(),
+            },
+        ),
+        at(30),
+    );
+    assert_eq!(mode_of(&st), ConversationMode::AgentJoined);
+    assert_eq!(
+        dm_text(&fx[0]).1,
+        "**Bob** from support joined the conversation."
+    );
+}
+
+#[test]
+fn agent_leaving_then_closing_or_handing_over_says_nothing_about_leaving() {
+    let (st, fx) = step(
+        Some(&joined()),
+        &left("twilio.left.MB1", "ana@example.com"),
+        at(10),
+    );
+    let Effect::SetTimer(t) = &fx[0] else {
+        panic!("{fx:?}")
+    };
+    // Flex removes the agent, then closes: the close is announced (by the agent's name) and the
+    // left-timer cleared.
+    let (closed, fx) = step(
+        Some(&st),
+        &twilio(
+            "twilio.state.CH1.closed",
+            InputKind::FlexClosed { sid: "CH1".into() },
+        ),
+        at(11),
+    );
+    assert_eq!(mode_of(&closed), ConversationMode::Closed);
+    assert!(dm_text(&fx[0])
+        .1
+        .starts_with("Ana closed the conversation."));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::ClearTimer { seq, .. } if *seq == t.seq)));
+    assert!(decide(
+        Some(&closed),
+        CONV,
+        &fired(t.seq, RouterTimerKind::AgentLeft),
+        at(25),
+        &settings()
+    )
+    .is_none_or(|d| !d.effects.iter().any(|e| e.id().ends_with(".left"))));
+    // A transfer: the next agent joins before the delay; the timer becomes the idle one.
+    let (taken, fx) = step(
+        Some(&st),
+        &twilio(
+            "twilio.join.MB2",
+            InputKind::AgentJoined {
+                sid: "CH1".into(),
+                identity: "bob@example.com".into(),
+                name: "Bob".into(),
+            },
+        ),
+        at(12),
+    );
+    assert!(dm_text(&fx[0]).1.starts_with("**Bob**"));
+    let (_, fx) = step(
+        Some(&taken),
+        &fired(t.seq, RouterTimerKind::AgentLeft),
+        at(25),
+    );
+    assert!(
+        !fx.iter().any(|e| e.id().ends_with(".left")),
+        "a stale left-timer says nothing: {fx:?}"
+    );
+}
+
+#[test]
+fn someone_else_leaving_is_ignored() {
+    let st = joined();
+    // A supervisor, the agent of an earlier transfer, or an unknown identity.
+    for who in ["sup@example.com", ""] {
+        assert!(
+            decide(
+                Some(&st),
+                CONV,
+                &left("twilio.left.MB9", who),
+                at(10),
+                &settings()
+            )
+            .is_none(),
+            "{who:?}"
+        );
+    }
+    // Another Flex conversation's agent.
+    let other = twilio(
+        "twilio.left.MB8",
+        InputKind::AgentLeft {
+            sid: "CH9".into(),
+            identity: "ana@example.com".into(),
+        },
+    );
+    assert!(decide(Some(&st), CONV, &other, at(10), &settings()).is_none());
 }
 
 #[test]

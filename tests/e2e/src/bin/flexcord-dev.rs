@@ -15,6 +15,7 @@
 //! flexcord-dev agent tasks        Flex tasks waiting for an agent
 //! flexcord-dev agent accept [name]   accept the oldest waiting task (default agent name Ana)
 //! flexcord-dev agent say <text>   reply in the conversation you accepted
+//! flexcord-dev agent transfer     leave the conversation and put the task back in the queue
 //! flexcord-dev agent close        end the conversation
 //! flexcord-dev agent show         the conversation as the agent sees it
 //! ```
@@ -370,6 +371,8 @@ fn print_welcome(state: &State) {
          \n  {dev} agent accept Ana             # \"Ana from support joined the conversation\"\
          \n  {dev} agent say \"Hi, I'm on it @everyone\"\
          \n  {dev} user say \"thanks!\"           # reaches the agent\
+         \n  {dev} agent transfer               # back to the queue: after a moment you are told Ana left\
+         \n  {dev} agent accept Bea             # \"Bea from support joined the conversation\"\
          \n  {dev} agent close                  # you are told, and asked to rate the help\
          \n  {dev} user click 5\
          \n  {dev} user show                    # your DM, as Discord shows it\
@@ -795,6 +798,24 @@ async fn agent_cmd(args: &[String]) -> Result<()> {
                 bail!("send failed: {}", r.text().await?);
             }
             println!("Sent.");
+        }
+        "transfer" => {
+            let conv = state
+                .accepted_conversation
+                .clone()
+                .ok_or_else(|| anyhow!("accept a task first"))?;
+            let identity = agent_identity(&http, &base, &conv).await?;
+            let r = http
+                .post(format!("{base}/conversations/{conv}/transfer"))
+                .json(&json!({"identity": identity}))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("transfer failed: {}", r.text().await?);
+            }
+            println!(
+                "{identity} left; the task is waiting again (`agent accept <name>` takes it)."
+            );
         }
         "close" => {
             let conv = state
