@@ -253,16 +253,19 @@ pub fn agent_file_missing(l: Lang, filename: &str) -> String {
     }
 }
 
+/// The agent as the subject of a sentence: the name (Markdown-escaped, bold if asked), or "The agent".
+fn agent_subject(l: Lang, agent: &str, bold: bool) -> String {
+    match (agent.is_empty(), l) {
+        (true, Lang::En) => "The agent".to_owned(),
+        (true, Lang::Fr) => "Le conseiller".to_owned(),
+        (false, _) if bold => format!("**{}**", escape_markdown(agent)),
+        (false, _) => escape_markdown(agent),
+    }
+}
+
 /// The agent left without closing (a transfer): the case stays open and the next agent joins here.
 pub fn agent_left(l: Lang, agent: &str, case: &str) -> String {
-    let who = if agent.is_empty() {
-        match l {
-            Lang::En => "The agent".to_owned(),
-            Lang::Fr => "Le conseiller".to_owned(),
-        }
-    } else {
-        format!("**{}**", escape_markdown(agent))
-    };
+    let who = agent_subject(l, agent, true);
     match l {
         Lang::En => format!(
             "{who} left the conversation. Your case **{case}** stays open: another agent will \
@@ -277,14 +280,7 @@ pub fn agent_left(l: Lang, agent: &str, case: &str) -> String {
 
 /// The agent closed the conversation.
 pub fn agent_closed(l: Lang, agent: &str, case: &str) -> String {
-    let who = if agent.is_empty() {
-        match l {
-            Lang::En => "The agent".to_owned(),
-            Lang::Fr => "Le conseiller".to_owned(),
-        }
-    } else {
-        escape_markdown(agent)
-    };
+    let who = agent_subject(l, agent, false);
     match l {
         Lang::En => format!(
             "{who} closed the conversation. Your case **{case}** is marked as resolved. I'm back \

@@ -33,6 +33,17 @@ struct Fixture {
     conv: String,
 }
 
+/// The interaction flexcord's hand-off creates for the fixture's conversation.
+fn customer_chat(conv: &str) -> CreateInteraction {
+    CreateInteraction::customer_chat(
+        conv,
+        "WS0123456789abcdef0123456789abcdef",
+        "WW0123456789abcdef0123456789abcdef",
+        "chat",
+        json!({"from": "discord_5"}),
+    )
+}
+
 async fn fixture(cfg: EmulatorConfig) -> Fixture {
     let emu = TwilioEmulator::start(cfg).await.unwrap();
     let client = TwilioClient::new(emu.client_config()).unwrap();
@@ -122,13 +133,7 @@ async fn echo_rule_agent_flow_and_signatures() {
     // Interaction -> task -> agent accepts.
     let i = f
         .client
-        .create_interaction(&CreateInteraction::customer_chat(
-            &f.conv,
-            "WS0123456789abcdef0123456789abcdef",
-            "WW0123456789abcdef0123456789abcdef",
-            "chat",
-            json!({"from": "discord_5"}),
-        ))
+        .create_interaction(&customer_chat(&f.conv))
         .await
         .unwrap();
     let task = f.emu.pending_tasks().pop().unwrap();
@@ -259,13 +264,7 @@ async fn echo_rule_agent_flow_and_signatures() {
 async fn transfer_removes_the_agent_and_requeues_the_task() {
     let f = fixture(EmulatorConfig::default()).await;
     f.client
-        .create_interaction(&CreateInteraction::customer_chat(
-            &f.conv,
-            "WS0123456789abcdef0123456789abcdef",
-            "WW0123456789abcdef0123456789abcdef",
-            "chat",
-            json!({"from": "discord_5"}),
-        ))
+        .create_interaction(&customer_chat(&f.conv))
         .await
         .unwrap();
     let task = f.emu.pending_tasks().pop().unwrap();
@@ -457,13 +456,7 @@ async fn control_api_over_http() {
     let http = reqwest::Client::new();
     let ctl = f.emu.control_url();
     f.client
-        .create_interaction(&CreateInteraction::customer_chat(
-            &f.conv,
-            "WS0123456789abcdef0123456789abcdef",
-            "WW0123456789abcdef0123456789abcdef",
-            "chat",
-            json!({"from": "discord_5"}),
-        ))
+        .create_interaction(&customer_chat(&f.conv))
         .await
         .unwrap();
     let tasks: Value = http

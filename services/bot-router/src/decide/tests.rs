@@ -527,14 +527,7 @@ fn agent_joins_talks_and_closes_then_csat() {
     assert!(matches!(action, flex_outbound::Action::CustomerMessage(m) if m.text == "thanks"));
 
     // Closed by the agent.
-    let (st, fx) = step(
-        Some(&st),
-        &twilio(
-            "twilio.state.CH1.closed",
-            InputKind::FlexClosed { sid: "CH1".into() },
-        ),
-        at(7),
-    );
+    let (st, fx) = step(Some(&st), &flex_closed(), at(7));
     assert_eq!(mode_of(&st), ConversationMode::Closed);
     assert_eq!(st.csat_case_number, "CASE-000001");
     assert!(st.timer.is_none());
@@ -630,14 +623,7 @@ fn agent_joins_talks_and_closes_then_csat() {
 
 #[test]
 fn after_a_rating_a_question_for_a_person_or_a_late_message_is_not_a_comment() {
-    let (st, _) = step(
-        Some(&joined()),
-        &twilio(
-            "twilio.state.CH1.closed",
-            InputKind::FlexClosed { sid: "CH1".into() },
-        ),
-        at(7),
-    );
+    let (st, _) = step(Some(&joined()), &flex_closed(), at(7));
     let rate = button(
         20,
         ButtonAction::CsatRating {
@@ -843,6 +829,13 @@ fn waiting_too_long_apologises_once_and_keeps_the_case_open() {
     assert_eq!(dm_text(&d.effects[1]).1, "Hang on, CASE-000001 is open.");
 }
 
+fn flex_closed() -> Input {
+    twilio(
+        "twilio.state.CH1.closed",
+        InputKind::FlexClosed { sid: "CH1".into() },
+    )
+}
+
 fn left(id: &str, identity: &str) -> Input {
     twilio(
         id,
@@ -927,14 +920,7 @@ fn agent_leaving_then_closing_or_handing_over_says_nothing_about_leaving() {
     };
     // Flex removes the agent, then closes: the close is announced (by the agent's name) and the
     // left-timer cleared.
-    let (closed, fx) = step(
-        Some(&st),
-        &twilio(
-            "twilio.state.CH1.closed",
-            InputKind::FlexClosed { sid: "CH1".into() },
-        ),
-        at(11),
-    );
+    let (closed, fx) = step(Some(&st), &flex_closed(), at(11));
     assert_eq!(mode_of(&closed), ConversationMode::Closed);
     assert!(dm_text(&fx[0])
         .1
@@ -1031,17 +1017,7 @@ fn idle_agent_conversation_is_rescheduled_then_closed() {
     assert!(text.contains("2 minutes without messages"), "{text}");
     assert!(fx.iter().any(|e| e.id().ends_with(".csat")));
     // The Flex close that follows is ignored.
-    assert!(decide(
-        Some(&st),
-        CONV,
-        &twilio(
-            "twilio.state.CH1.closed",
-            InputKind::FlexClosed { sid: "CH1".into() }
-        ),
-        at(222),
-        &settings()
-    )
-    .is_none());
+    assert!(decide(Some(&st), CONV, &flex_closed(), at(222), &settings()).is_none());
 }
 
 #[test]
