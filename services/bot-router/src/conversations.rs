@@ -3,7 +3,7 @@
 //! Ordering (why it is crash-safe):
 //!
 //! 1. `decide` runs inside [`Kv::update`]; its effects are appended to the state's `outbox` and the
-//!    input id to `recent_event_ids`, in the same compare-and-set write. A conflict re-runs `decide`
+//!    input id to `recent_event_hashes`, in the same compare-and-set write. A conflict re-runs `decide`
 //!    on the fresh state (it is pure), so concurrent inputs never overwrite each other.
 //! 2. Every effect in the stored outbox is carried out, in order: publishes with their deterministic
 //!    `Nats-Msg-Id`, timer and index writes guarded so that replaying them is harmless.
@@ -11,7 +11,7 @@
 //! 4. Only then does the caller ack the input.
 //!
 //! A crash after 1 leaves the effects in the state: the redelivered input is recognised as already
-//! handled (`recent_event_ids`) and the outbox is carried out then (as it also is by any later input
+//! handled (`recent_event_hashes`) and the outbox is carried out then (as it also is by any later input
 //! of the conversation). A crash after 2 republishes the same ids, which JetStream drops. Publishing
 //! first and writing the state afterwards would be simpler, but a compare-and-set conflict after
 //! publishing would leave effects of a decision that was never stored.

@@ -41,7 +41,7 @@ use crate::input::{Input, InputKind, KbLookup, ACTOR};
 use crate::messages::{self, clean_text, one_line, truncate};
 use crate::timestamps::{from_proto, to_proto};
 
-/// How many handled input ids a conversation remembers.
+/// How many handled inputs a conversation remembers (as [`event_fingerprint`]s).
 pub const RECENT_IDS: usize = 64;
 /// How many messages wait for the case number at most (older ones are dropped first).
 pub const MAX_QUEUED: usize = 100;
@@ -78,7 +78,7 @@ pub fn decide(
     settings: &RouterSettings,
 ) -> Option<Decision> {
     if let Some(cur) = current {
-        if cur.recent_event_ids.contains(&input.event_id) {
+        if already_handled(cur, &input.event_id) {
             return None;
         }
     }
@@ -99,7 +99,7 @@ pub fn decide(
         return None;
     }
     let mut state = ctx.st;
-    remember(&mut state.recent_event_ids, &input.event_id, RECENT_IDS);
+    remember_handled(&mut state, &input.event_id);
     Some(Decision {
         state,
         effects: ctx.fx,
@@ -146,8 +146,42 @@ pub fn lang_of(st: &ConversationState) -> Lang {
     Lang::from_code(&st.language).unwrap_or(Lang::En)
 }
 
-fn remember(list: &mut Vec<String>, item: &str, cap: usize) {
-    list.push(item.to_owned());
+/// What a conversation remembers of a handled input id: its 64-bit FNV-1a (stable across versions
+/// and processes; a false match needs two of 64 recent ids to collide).
+pub fn event_fingerprint(event_id: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    event_id
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// Whether the conversation already handled `event_id` (within the last [`RECENT_IDS`] inputs).
+pub fn already_handled(state: &ConversationState, event_id: &str) -> bool {
+    let fingerprint = event_fingerprint(event_id);
+    state.recent_event_hashes.contains(&fingerprint)
+        || state.recent_event_ids.iter().any(|id| id == event_id)
+}
+
+/// Remembers `event_id` as handled, converting ids kept by older versions (they are older).
+fn remember_handled(state: &mut ConversationState, event_id: &str) {
+    if !state.recent_event_ids.is_empty() {
+        let legacy: Vec<u64> = state
+            .recent_event_ids
+            .drain(..)
+            .map(|id| event_fingerprint(&id))
+            .collect();
+        state.recent_event_hashes.splice(0..0, legacy);
+    }
+    remember(
+        &mut state.recent_event_hashes,
+        event_fingerprint(event_id),
+        RECENT_IDS,
+    );
+}
+
+fn remember<T>(list: &mut Vec<T>, item: T, cap: usize) {
+    list.push(item);
     if list.len() > cap {
         let extra = list.len() - cap;
         list.drain(..extra);
@@ -635,7 +669,7 @@ impl Ctx<'_> {
         if !text_in.is_empty() {
             remember(
                 &mut self.st.recent_user_texts,
-                &truncate(text_in, 500),
+                truncate(text_in, 500),
                 RECENT_TEXTS,
             );
         }

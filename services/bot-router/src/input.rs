@@ -39,7 +39,7 @@ pub struct KbLookup {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Input {
     /// The input's stable id (the inbound event id, or `timer.<conversation>.<seq>`); effects derive
-    /// their ids from it, and it is remembered in `recent_event_ids`.
+    /// their ids from it, and it is remembered in `recent_event_hashes`.
     pub event_id: String,
     /// What happened.
     pub kind: InputKind,

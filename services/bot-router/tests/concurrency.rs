@@ -89,9 +89,10 @@ async fn concurrent_messages_are_all_queued_exactly_once() {
         assert_eq!(q.text, format!("msg {}", q.discord_message_id - 100));
     }
     for i in 0..N {
-        assert!(state
-            .recent_event_ids
-            .contains(&format!("discord.msg.{}", 100 + i)));
+        assert!(bot_router::decide::already_handled(
+            &state,
+            &format!("discord.msg.{}", 100 + i)
+        ));
     }
     assert!(
         metrics.cas_conflicts() > 0 && runs > N as u32,

@@ -251,7 +251,8 @@ fn bot_mode_answers_with_up_to_three_articles_and_the_button() {
     assert_eq!(m.embeds[0].description, "Summary 0");
     assert_eq!(m.embeds[0].url, "https://help.example/0");
     assert_eq!(m.components[0].buttons[0].custom_id, "handoff");
-    assert!(st.recent_event_ids.contains(&"discord.msg.5".to_owned()));
+    assert!(already_handled(&st, "discord.msg.5"));
+    assert!(!already_handled(&st, "discord.msg.6"));
 
     let (_, fx) = step(Some(&st), &msg(6, "asdfgh", KbLookup::default()), at(1));
     let (id, text) = dm_text(&fx[0]);
@@ -1075,10 +1076,48 @@ fn recent_ids_are_bounded() {
         st = Some(next);
     }
     let st = st.unwrap();
-    assert_eq!(st.recent_event_ids.len(), RECENT_IDS);
+    assert_eq!(st.recent_event_hashes.len(), RECENT_IDS);
+    assert!(st.recent_event_ids.is_empty());
     assert_eq!(
-        st.recent_event_ids.last().unwrap(),
-        &format!("discord.msg.{}", RECENT_IDS as u64 + 9)
+        *st.recent_event_hashes.last().unwrap(),
+        event_fingerprint(&format!("discord.msg.{}", RECENT_IDS as u64 + 9))
+    );
+    // The oldest were forgotten; the last RECENT_IDS are still recognised.
+    assert!(!already_handled(&st, "discord.msg.9"));
+    assert!(already_handled(&st, "discord.msg.10"));
+    assert!(decide(
+        Some(&st),
+        CONV,
+        &msg(10, "x", KbLookup::default()),
+        at(99),
+        &settings()
+    )
+    .is_none());
+}
+
+#[test]
+fn fingerprints_are_stable_and_ids_stored_by_older_versions_still_count() {
+    // FNV-1a 64 reference values: a change here would make every stored state forget its inputs.
+    assert_eq!(event_fingerprint(""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(event_fingerprint("a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(event_fingerprint("foobar"), 0x8594_4171_f739_67e8);
+    // A state written before fingerprints: its ids are recognised, then converted (oldest first).
+    let (mut st, _) = step(None, &msg(1, "x", KbLookup::default()), at(0));
+    st.recent_event_hashes.clear();
+    st.recent_event_ids = vec!["discord.msg.1".into(), "discord.msg.2".into()];
+    assert!(decide(
+        Some(&st),
+        CONV,
+        &msg(2, "x", KbLookup::default()),
+        at(1),
+        &settings()
+    )
+    .is_none());
+    let (st, _) = step(Some(&st), &msg(3, "x", KbLookup::default()), at(2));
+    assert!(st.recent_event_ids.is_empty());
+    assert_eq!(
+        st.recent_event_hashes,
+        ["discord.msg.1", "discord.msg.2", "discord.msg.3"].map(event_fingerprint)
     );
 }
 
