@@ -830,6 +830,18 @@ fn waiting_too_long_apologises_once_and_keeps_the_case_open() {
     assert_eq!(dm_text(&d.effects[1]).1, "Hang on, CASE-000001 is open.");
 }
 
+/// Bob, the next agent after a transfer, joins.
+fn bob_joins() -> Input {
+    twilio(
+        "twilio.join.MB2",
+        InputKind::AgentJoined {
+            sid: "CH1".into(),
+            identity: "bob@example.com".into(),
+            name: "Bob".into(),
+        },
+    )
+}
+
 fn flex_closed() -> Input {
     twilio(
         "twilio.state.CH1.closed",
@@ -890,18 +902,7 @@ fn agent_leaving_without_closing_is_announced_after_the_delay() {
     };
     assert_eq!(wait.kind, RouterTimerKind::AgentWait as i32);
     assert!(!st.wait_apology_sent);
-    let (st, fx) = step(
-        Some(&st),
-        &twilio(
-            "twilio.join.MB2",
-            InputKind::AgentJoined {
-                sid: "CH1".into(),
-                identity: "bob@example.com".into(),
-                name: "Bob".into(),
-            },
-        ),
-        at(30),
-    );
+    let (st, fx) = step(Some(&st), &bob_joins(), at(30));
     assert_eq!(mode_of(&st), ConversationMode::AgentJoined);
     assert_eq!(
         dm_text(&fx[0]).1,
@@ -938,18 +939,7 @@ fn agent_leaving_then_closing_or_handing_over_says_nothing_about_leaving() {
     )
     .is_none_or(|d| !d.effects.iter().any(|e| e.id().ends_with(".left"))));
     // A transfer: the next agent joins before the delay; the timer becomes the idle one.
-    let (taken, fx) = step(
-        Some(&st),
-        &twilio(
-            "twilio.join.MB2",
-            InputKind::AgentJoined {
-                sid: "CH1".into(),
-                identity: "bob@example.com".into(),
-                name: "Bob".into(),
-            },
-        ),
-        at(12),
-    );
+    let (taken, fx) = step(Some(&st), &bob_joins(), at(12));
     assert!(dm_text(&fx[0]).1.starts_with("**Bob**"));
     let (_, fx) = step(
         Some(&taken),
